@@ -1,0 +1,267 @@
+"""The YAML suite schema (pydantic v2).
+
+A suite names a dataset, a matrix of axes (backend × model × device × optimizer ×
+compression × seed × regularization), per-model settings, training defaults and
+energy settings. Unknown keys are errors everywhere: typos are the most common
+mistake in a suite file.
+
+This module imports no other greenbench module.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+BACKENDS = ("torch", "tensorflow")
+MODELS = ("mlp", "cnn", "rnn", "transformer")
+DEVICES = ("cpu", "cuda", "mps")
+OPTIMIZERS = ("sgd", "adam", "rmsprop")
+AUGMENTATIONS = ("none", "shift", "rotate", "shift-rotate")
+DATASETS = ("mnist", "fashion-mnist")
+SCHEDULES = ("constant", "cosine", "step")
+ACTIVATIONS = ("relu", "sigmoid", "tanh", "gelu")
+COMPRESSION_FIXED = ("none", "int8-dynamic", "int8-static", "float16")
+COMPRESSION_HELP = "none, prune-<1..99> (e.g. prune-50), int8-dynamic, int8-static, float16"
+_PRUNE = re.compile(r"^prune-(\d{1,2})$")
+
+# Axes of the matrix, in the order they appear in run ids and tables.
+MATRIX_AXES = (
+    "backend",
+    "model",
+    "device",
+    "optimizer",
+    "compression",
+    "seed",
+    "dropout",
+    "l1",
+    "l2",
+    "augmentation",
+)
+
+
+def validate_compression(value: str) -> str:
+    """Return ``value`` if it names a compression method, else raise ``ValueError``."""
+    if value in COMPRESSION_FIXED:
+        return value
+    m = _PRUNE.match(value)
+    if m and 1 <= int(m.group(1)) <= 99:
+        return value
+    raise ValueError(f"{value!r} is not one of: {COMPRESSION_HELP}")
+
+
+def prune_sparsity(compression: str) -> float | None:
+    """``'prune-90'`` → 0.9; anything else → ``None``."""
+    m = _PRUNE.match(compression)
+    return int(m.group(1)) / 100 if m else None
+
+
+Compression = Annotated[str, AfterValidator(validate_compression)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- data
+class DataConfig(_Strict):
+    dataset: Literal["mnist", "fashion-mnist"] = "mnist"
+    dir: str | None = Field(None, description="Directory holding the IDX or npz files (optional).")
+    train_samples: int | None = Field(None, ge=10, le=60000, description="Stratified subset of the training set.")
+    test_samples: int | None = Field(None, ge=10, le=10000, description="Stratified subset of the test set.")
+    validation_samples: int = Field(0, ge=0, le=20000, description="Held out of the training subset.")
+
+
+# --------------------------------------------------------------------------- models
+class _ModelBase(_Strict):
+    epochs: int | None = Field(None, ge=1, le=1000)
+    batch_size: int | None = Field(None, ge=1, le=65536)
+    learning_rate: float | dict[Literal["sgd", "adam", "rmsprop"], float] | None = None
+    dropout: float | None = Field(None, ge=0.0, lt=1.0)
+
+    @field_validator("learning_rate")
+    @classmethod
+    def _positive_lr(cls, v: Any) -> Any:
+        values = v.values() if isinstance(v, dict) else [v] if v is not None else []
+        for x in values:
+            if not x > 0:
+                raise ValueError(f"learning rate must be > 0, got {x!r}")
+        return v
+
+
+class MLPConfig(_ModelBase):
+    hidden: list[Annotated[int, Field(ge=1, le=8192)]] = Field(default_factory=lambda: [128], min_length=1)
+    activation: Literal["relu", "sigmoid", "tanh", "gelu"] = "relu"
+    dropout: float | None = Field(0.2, ge=0.0, lt=1.0)
+
+
+class CNNConfig(_ModelBase):
+    channels: list[Annotated[int, Field(ge=1, le=1024)]] = Field(default_factory=lambda: [32, 64], min_length=1, max_length=4)
+    kernel_size: int = Field(3, ge=1, le=7)
+    pool: int = Field(2, ge=1, le=4)
+    dense: int = Field(128, ge=1, le=8192)
+    activation: Literal["relu", "sigmoid", "tanh", "gelu"] = "relu"
+    dropout: float | None = Field(0.25, ge=0.0, lt=1.0)
+    dense_dropout: float = Field(0.5, ge=0.0, lt=1.0)
+
+
+class RNNConfig(_ModelBase):
+    cell: Literal["lstm", "gru"] = "lstm"
+    hidden: int = Field(128, ge=1, le=4096)
+    layers: int = Field(1, ge=1, le=4)
+    dropout: float | None = Field(0.0, ge=0.0, lt=1.0)
+
+
+class TransformerConfig(_ModelBase):
+    patch_size: Literal[4, 7, 14] = 7
+    dim: int = Field(64, ge=4, le=1024)
+    heads: int = Field(4, ge=1, le=32)
+    depth: int = Field(2, ge=1, le=12)
+    mlp_dim: int = Field(128, ge=1, le=4096)
+    pooling: Literal["cls", "mean"] = "cls"
+    dropout: float | None = Field(0.1, ge=0.0, lt=1.0)
+
+    @model_validator(mode="after")
+    def _heads_divide_dim(self) -> "TransformerConfig":
+        if self.dim % self.heads:
+            raise ValueError(f"dim ({self.dim}) must be divisible by heads ({self.heads})")
+        return self
+
+
+ModelConfig = Union[MLPConfig, CNNConfig, RNNConfig, TransformerConfig]
+MODEL_CONFIGS: dict[str, type[_ModelBase]] = {
+    "mlp": MLPConfig,
+    "cnn": CNNConfig,
+    "rnn": RNNConfig,
+    "transformer": TransformerConfig,
+}
+
+
+class ModelsConfig(_Strict):
+    mlp: MLPConfig = Field(default_factory=MLPConfig)
+    cnn: CNNConfig = Field(default_factory=CNNConfig)
+    rnn: RNNConfig = Field(default_factory=RNNConfig)
+    transformer: TransformerConfig = Field(default_factory=TransformerConfig)
+
+
+# --------------------------------------------------------------------------- optimizers
+class SGDConfig(_Strict):
+    learning_rate: float = Field(0.05, gt=0)
+    momentum: float = Field(0.9, ge=0.0, lt=1.0)
+    nesterov: bool = False
+
+
+class AdamConfig(_Strict):
+    learning_rate: float = Field(0.001, gt=0)
+    beta1: float = Field(0.9, ge=0.0, lt=1.0)
+    beta2: float = Field(0.999, ge=0.0, lt=1.0)
+    epsilon: float = Field(1e-7, gt=0)
+
+
+class RMSpropConfig(_Strict):
+    learning_rate: float = Field(0.001, gt=0)
+    rho: float = Field(0.9, ge=0.0, lt=1.0)
+    momentum: float = Field(0.0, ge=0.0, lt=1.0)
+    epsilon: float = Field(1e-7, gt=0)
+
+
+class OptimizersConfig(_Strict):
+    sgd: SGDConfig = Field(default_factory=SGDConfig)
+    adam: AdamConfig = Field(default_factory=AdamConfig)
+    rmsprop: RMSpropConfig = Field(default_factory=RMSpropConfig)
+
+
+# --------------------------------------------------------------------------- training
+class TrainingConfig(_Strict):
+    epochs: int = Field(1, ge=1, le=1000)
+    batch_size: int = Field(128, ge=1, le=65536)
+    schedule: Literal["constant", "cosine", "step"] = "constant"
+    target_accuracy: float | None = Field(None, gt=0.0, le=1.0, description="Stop once validation (or test) accuracy reaches it.")
+    threads: int | None = Field(None, ge=1, le=1024, description="Intra-op threads for both frameworks (default: all cores).")
+    eval_batch_size: int = Field(1000, ge=1, le=65536)
+    prune_finetune_epochs: int = Field(0, ge=0, le=100)
+
+
+# --------------------------------------------------------------------------- energy
+class EnergyConfig(_Strict):
+    enabled: bool = True
+    country: str = Field("USA", description="ISO 3166-1 alpha-3 code for the grid's carbon intensity.")
+    region: str | None = None
+    measure_power_secs: float = Field(0.5, gt=0.0, le=1.0)
+    min_phase_s: float = Field(2.0, ge=0.0, description="Phases shorter than this are flagged low-confidence.")
+
+    @field_validator("country")
+    @classmethod
+    def _iso3(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z]{3}", v):
+            raise ValueError(f"{v!r} is not an ISO 3166-1 alpha-3 country code (e.g. USA, FRA, DEU)")
+        return v.upper()
+
+
+class RunnerConfig(_Strict):
+    timeout_s: float = Field(3600.0, gt=0)
+    inference_batch: int = Field(1000, ge=1)
+    latency_samples: int = Field(200, ge=10, le=100000)
+
+
+# --------------------------------------------------------------------------- matrix
+def _axis(default: list[Any]) -> Any:
+    return Field(default_factory=lambda: list(default), min_length=1)
+
+
+class MatrixEntry(_Strict):
+    """One ``include``/``exclude`` entry: a partial assignment of axis values."""
+
+    backend: Literal["torch", "tensorflow"] | None = None
+    model: Literal["mlp", "cnn", "rnn", "transformer"] | None = None
+    device: Literal["cpu", "cuda", "mps"] | None = None
+    optimizer: Literal["sgd", "adam", "rmsprop"] | None = None
+    compression: Compression | None = None
+    seed: int | None = Field(None, ge=0, le=2**31 - 1)
+    dropout: float | None = Field(None, ge=0.0, lt=1.0)
+    l1: float | None = Field(None, ge=0.0)
+    l2: float | None = Field(None, ge=0.0)
+    augmentation: Literal["none", "shift", "rotate", "shift-rotate"] | None = None
+
+    def assigned(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in MATRIX_AXES if k in self.model_fields_set}
+
+
+class Matrix(_Strict):
+    backend: list[Literal["torch", "tensorflow"]] = _axis(["torch", "tensorflow"])
+    model: list[Literal["mlp", "cnn", "rnn", "transformer"]] = _axis(["mlp"])
+    device: list[Literal["cpu", "cuda", "mps"]] = _axis(["cpu"])
+    optimizer: list[Literal["sgd", "adam", "rmsprop"]] = _axis(["adam"])
+    compression: list[Compression] = _axis(["none"])
+    seed: list[Annotated[int, Field(ge=0, le=2**31 - 1)]] = _axis([0])
+    # `null` means "the model's own dropout setting".
+    dropout: list[Annotated[float, Field(ge=0.0, lt=1.0)] | None] = _axis([None])
+    l1: list[Annotated[float, Field(ge=0.0)]] = _axis([0.0])
+    l2: list[Annotated[float, Field(ge=0.0)]] = _axis([0.0])
+    augmentation: list[Literal["none", "shift", "rotate", "shift-rotate"]] = _axis(["none"])
+    include: list[MatrixEntry] = Field(default_factory=list)
+    exclude: list[MatrixEntry] = Field(default_factory=list)
+
+
+class Suite(_Strict):
+    name: str = Field(..., min_length=1, max_length=120)
+    description: str = ""
+    data: DataConfig = Field(default_factory=DataConfig)
+    matrix: Matrix = Field(default_factory=Matrix)
+    models: ModelsConfig = Field(default_factory=ModelsConfig)
+    optimizers: OptimizersConfig = Field(default_factory=OptimizersConfig)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    energy: EnergyConfig = Field(default_factory=EnergyConfig)
+    runner: RunnerConfig = Field(default_factory=RunnerConfig)
+
+    @property
+    def slug(self) -> str:
+        """The suite's name as a safe folder/file name (``results/<slug>/``)."""
+        return suite_slug(self.name)
+
+
+def suite_slug(name: str) -> str:
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")
+    return slug or "suite"
