@@ -1,0 +1,141 @@
+"""Shared fixtures. Records built here follow greenbench/results/record.py exactly."""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from greenbench.results import ResultStore
+from greenbench.suite import expand, parse_suite
+
+SHARED_MNIST = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "mnist"
+
+
+def _energy(kwh: float, *, intensity: float = 380.0, source: str = "estimated") -> dict[str, Any]:
+    cpu, ram = kwh * 0.8, kwh * 0.2
+    return {
+        "cpu_kwh": cpu,
+        "gpu_kwh": 0.0,
+        "ram_kwh": ram,
+        "total_kwh": kwh,
+        "co2_kg": kwh * intensity / 1000.0,
+        "energy_source": source,
+        "provenance": {"cpu": "estimated:tdp", "gpu": "none", "ram": "estimated:ram-model"},
+        "country": "USA",
+        "carbon_intensity_g_per_kwh": intensity,
+        "low_confidence": False,
+    }
+
+
+def _phase(wall: float, kwh: float, **kw: Any) -> dict[str, Any]:
+    return {"wall_s": wall, "cpu_s": wall * 1.9, "peak_rss_bytes": 500_000_000, "peak_device_mem_bytes": None,
+            "energy": _energy(kwh, **kw)}
+
+
+@pytest.fixture
+def make_record() -> Callable[..., dict[str, Any]]:
+    """Build a schema-valid record for a run of a tiny synthetic suite.
+
+    ``make_record(backend="torch", model="mlp", seed=0, accuracy=0.95, train_s=10.0, kwh=1e-4, **overrides)``
+    """
+
+    def build(
+        backend: str = "torch",
+        model: str = "mlp",
+        optimizer: str = "adam",
+        compression: str = "none",
+        seed: int = 0,
+        accuracy: float = 0.95,
+        train_s: float = 10.0,
+        kwh: float = 1e-4,
+        status: str = "completed",
+        machine: str = "test-machine",
+        suite: str = "synthetic",
+        **overrides: Any,
+    ) -> dict[str, Any]:
+        spec = expand(
+            parse_suite(
+                {
+                    "name": suite,
+                    "data": {"train_samples": 600, "test_samples": 200},
+                    "matrix": {"backend": [backend], "model": [model], "optimizer": [optimizer],
+                               "compression": [compression], "seed": [seed]},
+                }
+            )
+        )[0]
+        per_class = [min(1.0, accuracy + 0.01 * ((i % 3) - 1)) for i in range(10)]
+        rec: dict[str, Any] = {
+            "schema_version": 1,
+            "run_id": spec.run_id,
+            "workload_id": spec.workload_id,
+            "suite": suite,
+            "status": status,
+            "reason": None if status == "completed" else f"{status}: synthetic reason",
+            "stderr_tail": None,
+            "config": spec.model_dump(),
+            "greenbench_version": "0.1.0",
+            "machine": machine,
+            "env": {"machine": machine, "cpu": {"model": "Synthetic CPU"},
+                    "versions": {"torch": "2.13.0", "tensorflow": "2.21.0", "codecarbon": "3.3.2"}},
+            "started_at": "2026-11-26T12:00:00+00:00",
+            "finished_at": "2026-11-26T12:00:20+00:00",
+            "metrics": {},
+            "history": [],
+            "phases": {},
+            "compression": None,
+            "samples": None,
+            "log": f"logs/{spec.run_id}.log",
+        }
+        if status == "completed":
+            rec["metrics"] = {
+                "test_accuracy": accuracy, "test_loss": 0.2, "params": 101770, "epochs_run": 2,
+                "per_class_accuracy": per_class,
+                "confusion": [[20 if i == j else 0 for j in range(10)] for i in range(10)],
+                "time_to_target_s": None, "energy_to_target_kwh": None, "target_accuracy": None,
+                "threads": {"intra_op": 2, "inter_op": 1},
+            }
+            rec["history"] = [
+                {"epoch": e, "train_loss": 1.0 / e, "train_accuracy": accuracy - 0.05 / e,
+                 "val_accuracy": accuracy - 0.03 / e, "wall_s": train_s / 2, "energy_kwh": kwh / 2,
+                 "co2_kg": kwh / 2 * 0.38}
+                for e in (1, 2)
+            ]
+            rec["phases"] = {
+                "setup": _phase(0.5, kwh * 0.05),
+                "train": _phase(train_s, kwh),
+                "evaluate": _phase(0.3, kwh * 0.03),
+            }
+        for key, value in overrides.items():
+            if isinstance(value, dict) and isinstance(rec.get(key), dict):
+                rec[key] = {**rec[key], **copy.deepcopy(value)}
+            else:
+                rec[key] = copy.deepcopy(value)
+        return rec
+
+    return build
+
+
+@pytest.fixture
+def write_records(tmp_path: Path) -> Callable[..., Path]:
+    """Write records into ``tmp_path/<name>`` with the real store; returns the directory."""
+
+    def write(records: list[dict[str, Any]], name: str = "results") -> Path:
+        store = ResultStore(tmp_path / name)
+        for rec in records:
+            store.write(rec)
+        return store.root
+
+    return write
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> Path:
+    """The real MNIST copy handed over through GREENBENCH_DATA_DIR (CI sets it)."""
+    value = os.environ.get("GREENBENCH_DATA_DIR")
+    if not value:
+        pytest.skip("GREENBENCH_DATA_DIR is not set: no local MNIST copy to test against")
+    return Path(value)
