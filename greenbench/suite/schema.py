@@ -72,6 +72,7 @@ class DataConfig(_Strict):
     train_samples: int | None = Field(None, ge=10, le=60000, description="Stratified subset of the training set.")
     test_samples: int | None = Field(None, ge=10, le=10000, description="Stratified subset of the test set.")
     validation_samples: int = Field(0, ge=0, le=20000, description="Held out of the training subset.")
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="Seed of the subset and validation split (same for every run).")
 
 
 # --------------------------------------------------------------------------- models

@@ -1,0 +1,140 @@
+"""The Python API: what the CLI and notebooks call.
+
+>>> import greenbench
+>>> df = greenbench.load_results("results/smoke")      # one row per run
+>>> greenbench.aggregate_results(df)                     # mean, std, 95% CI over seeds
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+from greenbench.errors import UserError
+from greenbench.results.frame import aggregate as aggregate_results
+from greenbench.results.frame import load_results
+from greenbench.suite import RunSpec, Suite, expand, load_suite
+from greenbench.suite.schema import MATRIX_AXES
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rich.console import Console
+
+    from greenbench.runner.local import SuiteOutcome
+
+DEFAULT_RESULTS = Path("results")
+DEFAULT_REPORTS = Path("reports")
+
+__all__ = [
+    "aggregate_results",
+    "load_results",
+    "load_suite",
+    "plan_suite",
+    "results_dir_for",
+    "run_suite",
+    "report",
+    "parse_only",
+]
+
+
+def parse_only(filters: Sequence[str] | None) -> dict[str, set[str]]:
+    """``["backend=torch,model=cnn|mlp"]`` → ``{"backend": {"torch"}, "model": {"cnn", "mlp"}}``."""
+    wanted: dict[str, set[str]] = {}
+    for item in filters or []:
+        for part in item.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            key, sep, value = part.partition("=")
+            key = key.strip()
+            if not sep or not value.strip():
+                raise UserError(f"--only {item!r}: expected key=value pairs like backend=torch,model=cnn")
+            if key not in MATRIX_AXES:
+                raise UserError(f"--only: unknown key {key!r}; allowed keys: {', '.join(MATRIX_AXES)}")
+            wanted.setdefault(key, set()).update(v.strip() for v in value.split("|"))
+    return wanted
+
+
+def _selected(run: RunSpec, wanted: dict[str, set[str]]) -> bool:
+    axes = run.axes
+    return all(str(axes[k]) in values or (k == "dropout" and f"{axes[k]:g}" in values) for k, values in wanted.items())
+
+
+def plan_suite(
+    path: str | Path,
+    *,
+    only: Sequence[str] | None = None,
+    data_dir: str | Path | None = None,
+    timeout: float | None = None,
+) -> tuple[Suite, list[RunSpec]]:
+    """Load a suite, apply CLI overrides, expand it and filter with ``--only``."""
+    suite = load_suite(path)
+    updates: dict[str, Any] = {}
+    if data_dir is not None:
+        updates["data"] = suite.data.model_copy(update={"dir": str(data_dir)})
+    if timeout is not None:
+        if timeout <= 0:
+            raise UserError(f"--timeout {timeout}: must be a positive number of seconds")
+        updates["runner"] = suite.runner.model_copy(update={"timeout_s": float(timeout)})
+    if updates:
+        suite = suite.model_copy(update=updates)
+    runs = expand(suite)
+    wanted = parse_only(only)
+    if wanted:
+        runs = [r for r in runs if _selected(r, wanted)]
+        if not runs:
+            shown = ", ".join(f"{k}={'|'.join(sorted(v))}" for k, v in wanted.items())
+            raise UserError(f"--only {shown}: matches none of the suite's {len(expand(suite))} runs")
+    return suite, runs
+
+
+def results_dir_for(suite: Suite, results_dir: str | Path | None = None) -> Path:
+    return Path(results_dir) if results_dir is not None else DEFAULT_RESULTS / suite.slug
+
+
+def run_suite(
+    suite: Suite | str | Path,
+    runs: list[RunSpec] | None = None,
+    *,
+    results_dir: str | Path | None = None,
+    rerun: bool = False,
+    console: "Console | None" = None,
+    quiet: bool = True,
+    verbose: bool = False,
+) -> "SuiteOutcome":
+    """Run a suite (or the given subset of its runs) with local worker processes; returns the outcome."""
+    from greenbench.runner.local import LocalDispatcher, run_plan
+
+    if not isinstance(suite, Suite):
+        suite, planned = plan_suite(suite)
+        runs = runs if runs is not None else planned
+    runs = runs if runs is not None else expand(suite)
+    return run_plan(
+        suite,
+        runs,
+        results_dir=results_dir_for(suite, results_dir),
+        dispatcher=LocalDispatcher(),
+        rerun=rerun,
+        console=console,
+        quiet=quiet,
+        verbose=verbose,
+    )
+
+
+def _default_result_dirs() -> list[Path]:
+    if not DEFAULT_RESULTS.is_dir():
+        raise UserError(f"no results to report: {DEFAULT_RESULTS}/ does not exist; run `greenbench run SUITE` first")
+    dirs = sorted(d for d in DEFAULT_RESULTS.iterdir() if d.is_dir() and any(d.glob("*.json")))
+    if not dirs:
+        raise UserError(f"no results to report: {DEFAULT_RESULTS}/ holds no run records; run `greenbench run SUITE` first")
+    return dirs
+
+
+def report(result_dirs: Sequence[str | Path], out: str | Path | None = None, fmt: str = "html") -> Path:
+    """Render a report of ``result_dirs`` (default: every suite under ``results/``); returns its path."""
+    from greenbench.report import build_report
+
+    dirs = [Path(d) for d in result_dirs] or _default_result_dirs()
+    for d in dirs:
+        if not d.exists():
+            raise UserError(f"{d}: no such results directory")
+    return build_report(dirs, out=Path(out) if out is not None else None, fmt=fmt)

@@ -1,0 +1,231 @@
+"""The ``greenbench`` command line: parse, call :mod:`greenbench.api`, print.
+
+No framework is imported here or on the path of ``--help``, ``validate``, ``env``,
+``report`` or ``compare``: training happens in worker processes.
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from greenbench import __version__
+from greenbench.errors import UserError
+
+app = typer.Typer(
+    name="greenbench",
+    help="Fair, honest benchmarks of PyTorch and TensorFlow on identical MNIST workloads: "
+    "accuracy, time, energy and CO₂.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+data_app = typer.Typer(help="Find, download and verify datasets.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"greenbench {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        Optional[bool],
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    ] = None,
+) -> None:
+    """greenbench: measure what deep learning costs, fairly."""
+
+
+# --------------------------------------------------------------------------- validate
+@app.command()
+def validate(
+    suites: Annotated[list[Path], typer.Argument(help="Suite YAML files to check.", show_default=False)],
+) -> None:
+    """Check suite files against the schema; print each suite's run count."""
+    from greenbench.api import plan_suite
+
+    problems = []
+    for path in suites:
+        try:
+            suite, runs = plan_suite(path)
+        except UserError as exc:
+            problems.append(str(exc))
+            continue
+        console.print(f"[green]ok[/]  {path}: suite {suite.name!r}, {len(runs)} runs")
+    if problems:
+        for p in problems:
+            err_console.print(p, markup=False, highlight=False)
+        raise typer.Exit(2)
+
+
+# --------------------------------------------------------------------------- run
+@app.command()
+def run(
+    suite: Annotated[Path, typer.Argument(help="The suite YAML file, e.g. suites/mnist.yaml.", show_default=False)],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the expanded plan and run nothing.")] = False,
+    results: Annotated[
+        Optional[Path], typer.Option("--results", "-o", help="Results directory (default: results/<suite>).")
+    ] = None,
+    only: Annotated[
+        Optional[list[str]],
+        typer.Option("--only", help="Run a subset, e.g. --only backend=torch,model=cnn (repeatable; a|b for either)."),
+    ] = None,
+    rerun: Annotated[bool, typer.Option("--rerun", help="Run again even runs that already completed.")] = False,
+    data_dir: Annotated[
+        Optional[Path], typer.Option("--data-dir", help="Directory with the dataset files (overrides the suite).")
+    ] = None,
+    timeout: Annotated[Optional[float], typer.Option("--timeout", help="Seconds allowed per run (overrides the suite).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the final summary.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Stream each run's log lines.")] = False,
+) -> None:
+    """Run every run of a suite in isolated worker processes and record the measurements."""
+    from greenbench import api
+
+    if quiet and verbose:
+        raise UserError("--quiet and --verbose cannot be used together")
+    suite_obj, runs = api.plan_suite(suite, only=only, data_dir=data_dir, timeout=timeout)
+    if dry_run:
+        from greenbench.runner.progress import print_plan
+
+        print_plan(console, suite_obj, runs, results_dir=api.results_dir_for(suite_obj, results))
+        return
+    outcome = api.run_suite(
+        suite_obj, runs, results_dir=results, rerun=rerun, console=console, quiet=quiet, verbose=verbose
+    )
+    if outcome.interrupted:
+        raise typer.Exit(130)
+
+
+# --------------------------------------------------------------------------- env
+@app.command()
+def env(json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Print this machine's fingerprint: CPU, cores, RAM, GPUs, OS, Python, library versions, energy sensors."""
+    import json
+
+    from greenbench.measure.env import fingerprint, format_fingerprint
+
+    fp = fingerprint()
+    if json_out:
+        print(json.dumps(fp, indent=2, default=str))
+    else:
+        console.print(format_fingerprint(fp), markup=False, highlight=False)
+
+
+# --------------------------------------------------------------------------- data
+class DatasetName(str, Enum):
+    mnist = "mnist"
+    fashion_mnist = "fashion-mnist"
+
+
+@data_app.command("fetch")
+def data_fetch(
+    dataset: Annotated[DatasetName, typer.Option("--dataset", "-d", help="Which dataset.")] = DatasetName.mnist,
+    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Where to look first.")] = None,
+) -> None:
+    """Make the dataset available offline (download into the cache if needed) and verify it."""
+    from greenbench.data import fetch
+
+    where = fetch(dataset.value, data_dir=data_dir)
+    console.print(f"{dataset.value}: ready in {where}")
+
+
+@data_app.command("verify")
+def data_verify(
+    dataset: Annotated[DatasetName, typer.Option("--dataset", "-d", help="Which dataset.")] = DatasetName.mnist,
+    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Where to look first.")] = None,
+) -> None:
+    """Check the dataset files against their published SHA-256 checksums."""
+    from greenbench.data import verify
+
+    rows = verify(dataset.value, data_dir=data_dir)
+    bad = 0
+    for row in rows:
+        ok = row.status == "ok"
+        bad += not ok
+        colour = "green" if ok else "red"
+        console.print(f"[{colour}]{row.status:>8}[/] {row.file}", highlight=False)
+        if not ok and row.expected:
+            console.print(f"          expected {row.expected}\n          actual   {row.actual}", highlight=False)
+    if bad:
+        raise typer.Exit(2)
+
+
+# --------------------------------------------------------------------------- report
+class ReportFormat(str, Enum):
+    html = "html"
+    md = "md"
+    csv = "csv"
+    parquet = "parquet"
+
+
+@app.command()
+def report(
+    results_dirs: Annotated[
+        Optional[list[Path]],
+        typer.Argument(help="Result directories (default: every suite under results/).", show_default=False),
+    ] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Output file (default: reports/<suite>.<ext>).")] = None,
+    fmt: Annotated[ReportFormat, typer.Option("--format", "-f", help="Output format.")] = ReportFormat.html,
+) -> None:
+    """Render a self-contained report (HTML, Markdown) or export the results table (CSV, Parquet)."""
+    from greenbench.api import report as make_report
+
+    path = make_report(results_dirs or [], out=out, fmt=fmt.value)
+    console.print(f"report: {path}")
+
+
+# --------------------------------------------------------------------------- compare
+@app.command()
+def compare(
+    base: Annotated[Path, typer.Argument(help="Baseline results directory.", show_default=False)],
+    head: Annotated[Path, typer.Argument(help="Results directory to compare against the baseline.", show_default=False)],
+    metric: Annotated[
+        Optional[list[str]], typer.Option("--metric", "-m", help="Metric to compare (repeatable).")
+    ] = None,
+    threshold: Annotated[str, typer.Option("--threshold", help="Minimum relative effect, e.g. 10% or 0.1.")] = "10%",
+    markdown: Annotated[Optional[Path], typer.Option("--markdown", help="Write a Markdown summary here.")] = None,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Write github-action-benchmark JSON here.")] = None,
+    fail_on_regression: Annotated[
+        bool, typer.Option("--fail-on-regression", help="Exit 1 when a regression is flagged.")
+    ] = False,
+) -> None:
+    """Compare two result sets workload by workload, with statistical regression gates."""
+    from greenbench.compare import run_compare
+
+    code = run_compare(
+        base,
+        head,
+        metrics=metric or None,
+        threshold=threshold,
+        markdown_path=markdown,
+        json_path=json_out,
+        fail_on_regression=fail_on_regression,
+        console=console,
+    )
+    raise typer.Exit(code)
+
+
+def main() -> None:
+    """Console-script entry point: user errors become one line on stderr and exit code 2."""
+    try:
+        app()
+    except UserError as exc:
+        err_console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

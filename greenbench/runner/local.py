@@ -1,0 +1,283 @@
+"""Local dispatch: one spawned worker process per backend, reused across workloads.
+
+torch and TensorFlow never share a process. A worker that raises, segfaults, runs
+out of memory, hangs past its timeout or is killed costs only the workload in
+progress: every run of that workload not yet recorded becomes a ``failed`` record
+with the reason and the tail of the worker's log, the worker is replaced, and the
+suite goes on.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
+
+from greenbench.results.store import ResultStore
+from greenbench.runner.base import Dispatcher, Event
+from greenbench.runner.records import base_record, now_iso, tail
+from greenbench.suite.plan import RunSpec, group_by_workload
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rich.console import Console
+
+    from greenbench.suite.schema import Suite
+
+_POLL_S = 0.2
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is None:
+        return "worker stopped responding"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        hint = {
+            "SIGSEGV": " (segmentation fault)",
+            "SIGKILL": " (killed: out of memory or by another process)",
+            "SIGABRT": " (aborted)",
+            "SIGBUS": " (bus error)",
+        }.get(name, "")
+        return f"worker died from {name}{hint}"
+    return f"worker exited with code {code}"
+
+
+class _Worker:
+    def __init__(self, backend: str, env: dict[str, Any]) -> None:
+        from greenbench.runner.worker import worker_main
+
+        ctx = mp.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=worker_main, args=(child, backend, env), name=f"greenbench-{backend}", daemon=True)
+        self.proc.start()
+        child.close()
+
+    def kill(self) -> None:
+        if self.proc.is_alive():
+            self.proc.kill()
+        self.proc.join(timeout=10)
+        self.conn.close()
+
+    def stop(self) -> None:
+        try:
+            self.conn.send(None)
+        except (OSError, EOFError, BrokenPipeError):
+            pass
+        self.proc.join(timeout=10)
+        if self.proc.is_alive():
+            self.kill()
+        else:
+            self.conn.close()
+
+
+class LocalDispatcher(Dispatcher):
+    """Dispatch workload groups to per-backend worker processes on this machine."""
+
+    def __init__(self, env: dict[str, Any] | None = None) -> None:
+        self._env = env
+        self._workers: dict[str, _Worker] = {}
+
+    @property
+    def env(self) -> dict[str, Any]:
+        if self._env is None:
+            from greenbench.measure.env import fingerprint
+
+            self._env = fingerprint()
+        return self._env
+
+    def _worker(self, backend: str) -> _Worker:
+        w = self._workers.get(backend)
+        if w is None or not w.proc.is_alive():
+            w = self._workers[backend] = _Worker(backend, self.env)
+        return w
+
+    def _drop(self, backend: str) -> None:
+        w = self._workers.pop(backend, None)
+        if w is not None:
+            w.kill()
+
+    def execute(self, group: list[RunSpec], log_path: Path) -> Iterator[Event]:
+        backend = group[0].backend
+        timeout = max(r.runner.timeout_s for r in group)
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        pending = {r.run_id: r for r in group}
+        started = now_iso()
+        w = self._worker(backend)
+        failure: str | None = None
+        error: str | None = None  # an exception the worker caught and survived
+        try:
+            w.conn.send(("workload", [r.model_dump(mode="json") for r in group], str(log_path)))
+            deadline = time.monotonic() + timeout
+            while pending:
+                if w.conn.poll(_POLL_S):
+                    try:
+                        event = w.conn.recv()
+                    except (EOFError, OSError):
+                        w.proc.join(timeout=5)
+                        failure = _describe_exit(w.proc.exitcode)
+                        break
+                    if event.get("type") == "record":
+                        pending.pop(event["record"]["run_id"], None)
+                        deadline = time.monotonic() + timeout  # each run gets its own allowance
+                    elif event.get("type") == "error":
+                        error = event["reason"]
+                        continue
+                    elif event.get("type") == "done":
+                        break
+                    yield event
+                elif not w.proc.is_alive():
+                    failure = _describe_exit(w.proc.exitcode)
+                    break
+                elif time.monotonic() > deadline:
+                    failure = f"timed out after {timeout:g} s (runner.timeout_s); worker killed"
+                    break
+        except (BrokenPipeError, EOFError, OSError) as exc:
+            failure = f"lost contact with the worker: {exc}"
+        if failure is not None:
+            self._drop(backend)
+        elif pending:
+            failure = error or "worker finished without recording this run"
+        if failure is not None:
+            stderr = tail(log_path)
+            for spec in pending.values():
+                rec = base_record(
+                    spec, "failed", env=self.env, reason=failure, stderr_tail=stderr, started_at=started,
+                    log=log_path.name,
+                )
+                yield {"type": "record", "record": rec}
+
+    def interrupt(self) -> None:
+        for name in list(self._workers):
+            self._drop(name)
+
+    def close(self) -> None:
+        for w in self._workers.values():
+            w.stop()
+        self._workers.clear()
+
+
+# --------------------------------------------------------------------------- orchestration
+@dataclass
+class SuiteOutcome:
+    results_dir: Path
+    planned: int
+    executed: int = 0
+    resumed: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    corrupt: list[tuple[Path, str]] = field(default_factory=list)
+    busy: list[str] = field(default_factory=list)  # workloads another process was running
+    interrupted: bool = False
+    wall_s: float = 0.0
+
+
+def _framework_skip(spec: RunSpec) -> str | None:
+    from greenbench.backends.base import framework_installed
+
+    if not framework_installed(spec.backend):
+        extra = "torch" if spec.backend == "torch" else "tensorflow"
+        return f"{spec.backend} is not installed here (pip install 'greenbench[{extra}]')"
+    return None
+
+
+def run_plan(
+    suite: "Suite",
+    runs: list[RunSpec],
+    *,
+    results_dir: Path,
+    dispatcher: Dispatcher,
+    rerun: bool = False,
+    console: "Console | None" = None,
+    quiet: bool = True,
+    verbose: bool = False,
+) -> SuiteOutcome:
+    """Execute ``runs`` (resuming from ``results_dir``), record every outcome, and summarize."""
+    from greenbench.runner.progress import RunProgress, print_summary
+
+    t0 = time.perf_counter()
+    store = ResultStore(results_dir)
+    outcome = SuiteOutcome(results_dir=results_dir, planned=len(runs))
+    scan = store.scan()
+    for path, why in scan.corrupt:
+        moved = store.quarantine(path)
+        outcome.corrupt.append((moved, why))
+    done_ids = set() if rerun else {rid for rid, rec in scan.records.items() if rec["status"] in ("completed", "skipped")}
+    todo = [r for r in runs if r.run_id not in done_ids]
+    outcome.resumed = len(runs) - len(todo)
+
+    if todo:
+        # Fail early, before any worker starts, when the data cannot be had (exit 2, no traceback).
+        from greenbench.data import fetch
+
+        fetch(suite.data.dataset, data_dir=suite.data.dir, progress=console is not None and not quiet)
+
+    env = getattr(dispatcher, "env", None)
+    progress = RunProgress(console, total=len(todo), quiet=quiet, verbose=verbose, outcome=outcome)
+    interrupted_spec: list[RunSpec] = []
+    old_handler = signal.getsignal(signal.SIGINT)
+    try:
+        with progress:
+            for group in group_by_workload(todo):
+                key = group[0].workload_id
+                with store.claim(key) as mine:
+                    if not mine:
+                        outcome.busy.append(key)
+                        progress.skip_busy(group)
+                        continue
+                    if not rerun:  # another process may have finished it while we waited
+                        fresh = store.scan().records
+                        group = [r for r in group if fresh.get(r.run_id, {}).get("status") not in ("completed", "skipped")]
+                        if not group:
+                            continue
+                    skip = _framework_skip(group[0])
+                    if skip is not None:
+                        for spec in group:
+                            rec = base_record(spec, "skipped", env=env or {}, reason=skip)
+                            store.write(rec)
+                            progress.record(rec)
+                            outcome.executed += 1
+                        continue
+                    log_path = store.log_path(key)
+                    interrupted_spec[:] = group
+                    progress.start_workload(group)
+                    for event in dispatcher.execute(group, log_path):
+                        if event["type"] == "record":
+                            rec = event["record"]
+                            store.write(rec)
+                            interrupted_spec[:] = [r for r in interrupted_spec if r.run_id != rec["run_id"]]
+                            outcome.executed += 1
+                            progress.record(rec)
+                        else:
+                            progress.event(event)
+                    interrupted_spec.clear()
+    except KeyboardInterrupt:
+        outcome.interrupted = True
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not tear the records
+        dispatcher.interrupt()
+        for spec in interrupted_spec:
+            log_path = store.log_path(spec.workload_id)
+            rec = base_record(
+                spec, "interrupted", env=getattr(dispatcher, "env", None) or {},
+                reason="interrupted by the user (SIGINT); rerun the same command to resume",
+                stderr_tail=tail(log_path), log=log_path.name,
+            )
+            store.write(rec)
+            outcome.executed += 1
+    finally:
+        signal.signal(signal.SIGINT, old_handler)
+        dispatcher.close()
+        outcome.wall_s = time.perf_counter() - t0
+    final = store.scan().records
+    for r in runs:
+        status = final.get(r.run_id, {}).get("status", "not run")
+        outcome.counts[status] = outcome.counts.get(status, 0) + 1
+    if console is not None:
+        print_summary(console, outcome, [final[r.run_id] for r in runs if r.run_id in final])
+    return outcome
+
+
+__all__ = ["LocalDispatcher", "SuiteOutcome", "run_plan"]

@@ -1,0 +1,63 @@
+"""The worker process: imports one framework, executes workload groups sent by the parent.
+
+Protocol over a ``multiprocessing`` pipe: the parent sends
+``("workload", [RunSpec dicts], log_path)`` or ``None`` (stop); the worker answers with
+event dicts (see :mod:`greenbench.runner.base`) and a final ``{"type": "done"}``.
+While a workload runs, the worker's stdout and stderr (file descriptors 1 and 2, so
+native libraries' output too) go to that workload's log file.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import os
+import signal
+import sys
+import traceback
+from typing import Any
+
+_MAX_REASON = 600
+
+
+def _redirect_output(log_path: str) -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
+def worker_main(conn: Any, backend_name: str, env: dict[str, Any]) -> None:
+    # The parent owns Ctrl-C: it marks the run interrupted and kills us.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    faulthandler.enable()  # a segfault leaves a Python stack in the log
+    from greenbench.runner.execute import WorkloadExecutor
+    from greenbench.suite.plan import RunSpec
+
+    executor: WorkloadExecutor | None = None
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            return
+        if msg is None:
+            return
+        _, spec_dicts, log_path = msg
+        _redirect_output(log_path)
+        specs = [RunSpec.model_validate(d) for d in spec_dicts]
+        print(f"== greenbench worker pid {os.getpid()}: workload {specs[0].workload_id} "
+              f"({', '.join(s.compression for s in specs)})", flush=True)
+        try:
+            if executor is None:
+                executor = WorkloadExecutor(backend_name, env)
+            for event in executor.run(specs, log_name=os.path.basename(log_path)):
+                conn.send(event)
+        except Exception as exc:  # noqa: BLE001 - any error becomes failed records, the worker lives on
+            traceback.print_exc()
+            reason = f"{type(exc).__name__}: {exc}"[:_MAX_REASON]
+            conn.send({"type": "error", "reason": reason})
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        conn.send({"type": "done"})
