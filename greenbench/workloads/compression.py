@@ -15,9 +15,11 @@ from __future__ import annotations
 import gzip
 import re
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
+
+from greenbench.workloads.specs import weight_specs
 
 _PRUNE = re.compile(r"^prune-(\d{1,2})$")
 
@@ -33,6 +35,17 @@ PRUNABLE_DESCRIPTION = (
 
 #: gzip level used for the "compressed" size that makes sparsity visible in bytes.
 GZIP_LEVEL = 9
+
+
+def prunable_names(model: str, arch: Mapping[str, Any]) -> list[str]:
+    """Canonical names (greenbench.workloads.specs) of the weights magnitude pruning touches.
+
+    Every ``kernel`` and ``recurrent_kernel``: dense, convolution, LSTM/GRU input and recurrent,
+    attention query/key/value/output, the transformer's patch embedding and every head.
+    Biases, LayerNorm ``gamma``/``beta``, the class token ``cls`` and the position embedding
+    ``pos`` are never pruned.
+    """
+    return [s.name for s in weight_specs(model, arch) if s.name.rsplit("/", 1)[-1] in ("kernel", "recurrent_kernel")]
 
 
 @dataclass(frozen=True)
@@ -153,5 +166,6 @@ __all__ = [
     "global_magnitude_threshold",
     "gzip_size",
     "parse_prune",
+    "prunable_names",
     "sparsity_of",
 ]

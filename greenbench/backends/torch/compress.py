@@ -24,7 +24,7 @@ from __future__ import annotations
 import copy
 import io
 import warnings
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -38,6 +38,7 @@ from greenbench.workloads.compression import (
     global_magnitude_threshold,
     gzip_size,
     parse_prune,
+    prunable_names,
 )
 
 #: Module types whose weight matrices are pruned (their ``*weight*`` parameters, never biases).
@@ -184,13 +185,24 @@ def module_weight_stats(model: nn.Module, exclude: frozenset[str] = frozenset())
 
 
 # --------------------------------------------------------------------------- pruning
-def prunable_parameters(model: nn.Module) -> list[tuple[str, nn.Module, str]]:
+def prunable_parameters(model: nn.Module, names: Sequence[str] | None = None) -> list[tuple[str, nn.Module, str]]:
     """(qualified name, owning module, parameter name) of every weight matrix pruning touches.
 
-    The ``*weight*`` parameters (``weight``, ``weight_ih_l0``, ``weight_hh_l0``,
-    ``in_proj_weight``…) of :data:`PRUNABLE_TYPES` modules; never biases, LayerNorm
-    parameters, embeddings, the class token or the position embedding.
+    With ``names`` (canonical names, :func:`greenbench.workloads.compression.prunable_names`)
+    and a greenbench model (which maps canonical names to its parameters via ``canonical()``),
+    exactly those parameters. Otherwise, for any module: the ``*weight*`` parameters
+    (``weight``, ``weight_ih_l0``, ``weight_hh_l0``, ``in_proj_weight``…) of
+    :data:`PRUNABLE_TYPES` modules; never biases, LayerNorm parameters, embeddings, class
+    tokens or position embeddings.
     """
+    owners = {
+        id(p): (f"{mname}.{pname}" if mname else pname, mod, pname)
+        for mname, mod in model.named_modules()
+        for pname, p in mod.named_parameters(recurse=False)
+    }
+    if names is not None and callable(getattr(model, "canonical", None)):
+        mapping = model.canonical()
+        return [owners[id(mapping[n][0])] for n in names]
     out: list[tuple[str, nn.Module, str]] = []
     seen: set[int] = set()
     for mname, mod in model.named_modules():
@@ -200,18 +212,20 @@ def prunable_parameters(model: nn.Module) -> list[tuple[str, nn.Module, str]]:
             if "weight" not in pname or id(p) in seen:
                 continue
             seen.add(id(p))
-            out.append((f"{mname}.{pname}" if mname else pname, mod, pname))
+            out.append(owners[id(p)])
     return out
 
 
-def prune_global_magnitude(model: nn.Module, sparsity: float) -> dict[str, torch.Tensor]:
-    """Prune ``model`` **in place** to ``sparsity`` over :func:`prunable_parameters`.
+def prune_global_magnitude(
+    model: nn.Module, sparsity: float, names: Sequence[str] | None = None
+) -> dict[str, torch.Tensor]:
+    """Prune ``model`` **in place** to ``sparsity`` over ``prunable_parameters(model, names)``.
 
     Returns the keep-masks (same dtype/device as each weight, 1 = kept) by qualified name.
     The masks are applied with ``prune.custom_from_mask`` and made permanent with
     ``prune.remove`` (the weights are plain parameters again, with zeros where pruned).
     """
-    params = prunable_parameters(model)
+    params = prunable_parameters(model, names)
     if not params:
         raise Unsupported("the model has no weight matrices to prune")
     arrays = [getattr(mod, pname).detach().float().cpu().numpy() for _, mod, pname in params]
@@ -227,8 +241,13 @@ def prune_global_magnitude(model: nn.Module, sparsity: float) -> dict[str, torch
 
 
 def mask_applier(model: nn.Module, masks: dict[str, torch.Tensor]) -> Callable[[], None]:
-    """A callback that re-applies ``masks`` to ``model``'s weights (after every optimizer step)."""
-    targets = [(getattr(mod, pname), masks[qname]) for qname, mod, pname in prunable_parameters(model)]
+    """A callback that re-applies ``masks`` (from :func:`prune_global_magnitude`) to ``model``'s
+    weights; the fine-tuning loop calls it after every optimizer step so pruned weights stay zero."""
+    modules = dict(model.named_modules())
+    targets = []
+    for qname, keep in masks.items():
+        mname, _, pname = qname.rpartition(".")
+        targets.append((getattr(modules[mname], pname), keep))
 
     def apply() -> None:
         with torch.no_grad():
@@ -315,7 +334,7 @@ def compress_model(backend: Any, method: str, data: TrainData) -> TorchCompresse
     pruning = parse_prune(method)
     if pruning is not None:
         model = copy.deepcopy(backend.model)
-        masks = prune_global_magnitude(model, pruning.sparsity)
+        masks = prune_global_magnitude(model, pruning.sparsity, prunable_names(spec.model, spec.arch))
         epochs = spec.training.prune_finetune_epochs
         if epochs > 0:
             backend.finetune(data, epochs, mask_applier(model, masks), model=model)
