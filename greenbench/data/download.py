@@ -29,37 +29,61 @@ class DownloadError(Exception):
         self.reason = reason
 
 
+class _LazyBar:
+    """A rich download progress bar on stderr that appears only once a download starts."""
+
+    def __init__(self) -> None:
+        self._bar = None
+
+    def add_task(self, description: str, total: int | None) -> object:
+        if self._bar is None:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                DownloadColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+                TransferSpeedColumn,
+            )
+
+            self._bar = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+            )
+            self._bar.start()
+        return self._bar.add_task(description, total=total)
+
+    def update(self, task: object, advance: int) -> None:
+        assert self._bar is not None
+        self._bar.update(task, advance=advance)  # type: ignore[arg-type]
+
+    def stop(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
 @contextlib.contextmanager
-def progress_bar(enabled: bool) -> Iterator[object | None]:
-    """A rich download progress bar on stderr, or ``None`` when disabled."""
+def progress_bar(enabled: bool) -> Iterator[_LazyBar | None]:
+    """A download progress bar (shown from the first download on), or ``None`` when disabled."""
     if not enabled:
         yield None
         return
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-        TransferSpeedColumn,
-    )
-
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-    ) as bar:
+    bar = _LazyBar()
+    try:
         yield bar
+    finally:
+        bar.stop()
 
 
-def download(url: str, dest: Path, *, progress: object | None = None, timeout: float = 60.0) -> int:
+def download(url: str, dest: Path, *, progress: _LazyBar | None = None, timeout: float = 60.0) -> int:
     """Fetch ``url`` into ``dest`` atomically; returns the number of bytes written.
 
-    ``progress`` is a :class:`rich.progress.Progress` (from :func:`progress_bar`) or ``None``.
+    ``progress`` comes from :func:`progress_bar` (or is ``None``).
     Raises :class:`DownloadError` for any network or HTTP failure; ``dest`` is then untouched.
     """
     from greenbench import __version__
@@ -70,7 +94,7 @@ def download(url: str, dest: Path, *, progress: object | None = None, timeout: f
         with urlopen(request, timeout=timeout) as response:
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
-            task = progress.add_task(dest.name, total=total) if progress is not None else None  # type: ignore[attr-defined]
+            task = progress.add_task(dest.name, total=total) if progress is not None else None
 
             def copy(fh) -> None:  # type: ignore[no-untyped-def]
                 nonlocal written
@@ -78,7 +102,7 @@ def download(url: str, dest: Path, *, progress: object | None = None, timeout: f
                     fh.write(chunk)
                     written += len(chunk)
                     if task is not None:
-                        progress.update(task, advance=len(chunk))  # type: ignore[attr-defined]
+                        progress.update(task, advance=len(chunk))  # type: ignore[union-attr]
                 if total is not None and written != total:
                     raise DownloadError(url, f"connection closed after {written} of {total} bytes")
 
