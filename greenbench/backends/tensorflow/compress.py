@@ -456,11 +456,12 @@ def compress_model(backend: Any, method: str, data: TrainData) -> Any:
         epochs = spec.training.prune_finetune_epochs
         if epochs > 0:
             backend.finetune(data, epochs, mask_applier(variables, masks), model=model)
-        kept = sum(float(m.sum()) for m in masks)
-        n = sum(m.size for m in masks)
+        kept = sum(int(np.count_nonzero(v.numpy())) for v in variables)
+        n = sum(int(np.prod(v.shape)) for v in variables)
         return KerasCompressedModel(method, model, batch_size=batch, device=device,
-                                    details={"target_sparsity": pruning.sparsity, "finetune_epochs": epochs,
-                                             "prunable_params": n, "prunable_sparsity": 1.0 - kept / n})
+                                    # sparsity: measured zeros over the weight matrices (the target's scope)
+                                    details={"target_sparsity": pruning.sparsity, "sparsity": 1.0 - kept / n,
+                                             "prunable_params": n, "finetune_epochs": epochs})
     if method == "int8-dynamic":
         model = quantize_dynamic_int8(_copy_model(backend))
         return KerasCompressedModel(method, model, batch_size=batch, device=device,

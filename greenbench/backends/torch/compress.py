@@ -301,6 +301,7 @@ def quantize_static_int8(model: nn.Module, calibration: np.ndarray, batch_size: 
             f"torch int8-static (FX graph mode) has no static int8 kernel for {', '.join(kinds)} "
             f"(layers {', '.join(float_layers)}): they would stay float32"
         )
+    _explicit_valid_padding(model)
     example = (torch.from_numpy(np.ascontiguousarray(calibration[:1], dtype=np.float32)),)
     with _TorchAoDeprecations():
         from torch.ao.quantization import get_default_qconfig_mapping
@@ -320,6 +321,17 @@ def quantize_static_int8(model: nn.Module, calibration: np.ndarray, batch_size: 
     return converted
 
 
+def _explicit_valid_padding(model: nn.Module) -> None:
+    """``padding="valid"`` → explicit zeros, in place (same computation).
+
+    The quantized convolution's weight packing accepts only numeric padding and fails on the
+    string (``conv2d_prepack ... found type 'tuple' ('v', 'a', 'l', 'i', 'd')``).
+    """
+    for mod in model.modules():
+        if isinstance(mod, nn.modules.conv._ConvNd) and mod.padding == "valid":
+            mod.padding = (0,) * len(mod.kernel_size)
+
+
 # --------------------------------------------------------------------------- entry point
 def compress_model(backend: Any, method: str, data: TrainData) -> TorchCompressedModel:
     """Compress a copy of ``backend.model`` (trained) with ``method``; ``backend.model`` is untouched.
@@ -334,17 +346,20 @@ def compress_model(backend: Any, method: str, data: TrainData) -> TorchCompresse
     pruning = parse_prune(method)
     if pruning is not None:
         model = copy.deepcopy(backend.model)
-        masks = prune_global_magnitude(model, pruning.sparsity, prunable_names(spec.model, spec.arch))
+        names = prunable_names(spec.model, spec.arch)
+        masks = prune_global_magnitude(model, pruning.sparsity, names)
         epochs = spec.training.prune_finetune_epochs
         if epochs > 0:
             backend.finetune(data, epochs, mask_applier(model, masks), model=model)
         model.eval()
-        kept = sum(int(m.sum().item()) for m in masks.values())
-        pruned_total = sum(m.numel() for m in masks.values())
+        weights = [getattr(mod, pname).detach() for _, mod, pname in prunable_parameters(model, names)]
+        kept = sum(int(torch.count_nonzero(w)) for w in weights)
+        n = sum(w.numel() for w in weights)
         return TorchCompressedModel(
             method, model, device=device, batch_size=batch,
-            details={"target_sparsity": pruning.sparsity, "finetune_epochs": epochs,
-                     "prunable_params": pruned_total, "prunable_sparsity": 1.0 - kept / pruned_total},
+            # sparsity: measured zeros over the weight matrices (the pruning target's scope)
+            details={"target_sparsity": pruning.sparsity, "sparsity": 1.0 - kept / n,
+                     "prunable_params": n, "finetune_epochs": epochs},
             exclude=frozen,
         )
     if method == "int8-dynamic":
