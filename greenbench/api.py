@@ -69,6 +69,9 @@ def plan_suite(
     """Load a suite, apply CLI overrides, expand it and filter with ``--only``."""
     suite = load_suite(path)
     updates: dict[str, Any] = {}
+    if data_dir is None and suite.data.dir and not Path(suite.data.dir).expanduser().is_absolute():
+        # a relative data.dir in a suite file is relative to that file, not to where greenbench runs
+        data_dir = (Path(path).parent / Path(suite.data.dir).expanduser()).resolve()
     if data_dir is not None:
         updates["data"] = suite.data.model_copy(update={"dir": str(data_dir)})
     if timeout is not None:
