@@ -291,6 +291,10 @@ def _tflite_constants(blob: bytes) -> list[tuple[str, np.ndarray, bool]]:
             else:
                 continue
             values = np.frombuffer(bytes(buf.data), dtype=dtype)
+            if not values.any():
+                # all-zero constants are folded initial states (a static-batch RNN's zero h/c), not
+                # weights; the converter drops an all-zero bias anyway
+                continue
             out.append((tname, values, ti in biases))
     return out
 
@@ -298,9 +302,9 @@ def _tflite_constants(blob: bytes) -> list[tuple[str, np.ndarray, bool]]:
 def tflite_weight_stats(blob: bytes) -> tuple[int, int, int, int]:
     """(non-zero, total, int8 kernel elements, kernel elements) of the weights stored in a flatbuffer.
 
-    Weights are the constants of :func:`_tflite_constants`; kernels are those that are not
-    biases and have more than one dimension's worth of elements in a 2-D+ tensor (see docs).
-    Constants the converter folded (e.g. an RNN's zero initial state) count as stored.
+    Weights are the constants of :func:`_tflite_constants` (all-zero constants excluded);
+    kernels are the non-bias ones with more than one element. Totals can differ slightly from
+    the Keras parameter count where the converter folds constants (docs/compression.md).
     """
     nz = total = q = kernels = 0
     for tname, values, is_bias in _tflite_constants(blob):
@@ -422,18 +426,20 @@ def _kernels_left_float(blob: bytes) -> int:
 # --------------------------------------------------------------------------- entry point
 def _copy_model(backend: Any) -> Any:
     """A fresh model of the same architecture with the trained weights (``backend.model`` untouched)."""
-    clone_fn = getattr(backend, "clone_model", None)
-    if callable(clone_fn):
-        return clone_fn()
-    keras = _keras()
-    clone = keras.models.clone_model(backend.model)
+    from greenbench.backends.tensorflow.models import build_model
+
+    spec = backend.spec
+    clone = build_model(spec.model, spec.arch)
     clone.set_weights(backend.model.get_weights())
     return clone
 
 
-def _canonical(backend: Any, model: Any) -> dict[str, Any] | None:
-    fn = getattr(backend, "canonical_variables", None)
-    return fn(model) if callable(fn) else None
+def _canonical(backend: Any, model: Any) -> dict[str, Any]:
+    """Canonical name → Keras variable of ``model`` (whole variables only)."""
+    from greenbench.backends.tensorflow.models import canonical_variables
+
+    spec = backend.spec
+    return {n: v for n, (v, row) in canonical_variables(model, spec.model, spec.arch).items() if row is None}
 
 
 def _threads(backend: Any) -> int | None:
