@@ -1,0 +1,415 @@
+"""The TensorFlow backend (Keras 3 models): a compiled ``tf.function`` train step over in-memory tensors.
+
+Imported only by a worker process (or a test) that runs TensorFlow workloads. See
+:mod:`greenbench.backends.base` for the contract and :mod:`greenbench.workloads` for
+everything the two backends share.
+
+Why a custom ``tf.function`` step rather than ``model.fit``: the learning rate of every step
+comes from the shared numpy schedule, the batches from the shared per-epoch permutation and
+the augmentation from shared numpy code, all of which ``fit`` would do its own way; and the
+custom step was measured at least as fast as ``fit`` on this workload (see the benchmark notes).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+
+from greenbench.backends.base import EpochStats, Evaluation, Hooks, TrainData, Unsupported
+from greenbench.backends.tensorflow.env import keras
+from greenbench.workloads import parity
+from greenbench.workloads.metrics import classification_metrics
+from greenbench.workloads.specs import IMAGE_SIZE, ArchitectureError, weight_specs
+from greenbench.workloads.training import LoopConfig, predict_in_batches, run_epochs
+
+K = keras()
+import tensorflow as tf  # noqa: E402  (after Keras is pinned to the TensorFlow backend)
+
+from greenbench.backends.tensorflow.models import (  # noqa: E402
+    build_model,
+    export_canonical,
+    load_canonical,
+    regularized_variables,
+)
+
+DEVICES = ("cpu", "cuda")
+_IMAGES = tf.TensorSpec([None, IMAGE_SIZE, IMAGE_SIZE], tf.float32)
+_INDEX = tf.TensorSpec([None], tf.int64)
+_LABELS = tf.TensorSpec([None], tf.int64)
+_SCALAR = tf.TensorSpec([], tf.float32)
+
+
+def available_cores() -> int:
+    """Cores this process may run on (CPU affinity), else the machine's count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        return os.cpu_count() or 1
+
+
+def _device_reason(device: str) -> str | None:
+    if device == "cpu":
+        return None
+    if device == "cuda":
+        if not tf.test.is_built_with_cuda():
+            return f"unavailable: this TensorFlow build ({tf.__version__}) has no CUDA support (tensorflow-cpu?)"
+        if not tf.config.list_physical_devices("GPU"):
+            return "unavailable: TensorFlow sees no GPU (no device, no driver, or CUDA_VISIBLE_DEVICES hides it)"
+        return None
+    if device == "mps":
+        return "unavailable: TensorFlow has no MPS backend (Apple GPUs need the separate tensorflow-metal plugin)"
+    return f"unavailable: unknown device {device!r}; TensorFlow supports {', '.join(DEVICES)}"
+
+
+def _tf_device(device: str) -> str:
+    return "/GPU:0" if device == "cuda" else "/CPU:0"
+
+
+def make_optimizer(name: str, config: dict[str, Any]) -> Any:
+    """The Keras 3 optimizer of ``name`` with every hyperparameter explicit (see parity)."""
+    lr = float(config["learning_rate"])
+    common = dict(weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None, use_ema=False)
+    if name == "sgd":
+        return K.optimizers.SGD(learning_rate=lr, momentum=float(config["momentum"]), nesterov=bool(config["nesterov"]), **common)
+    if name == "adam":
+        return K.optimizers.Adam(
+            learning_rate=lr,
+            beta_1=float(config["beta1"]),
+            beta_2=float(config["beta2"]),
+            epsilon=float(config["epsilon"]),
+            amsgrad=parity.ADAM_AMSGRAD,
+            **common,
+        )
+    if name == "rmsprop":
+        return K.optimizers.RMSprop(
+            learning_rate=lr,
+            rho=float(config["rho"]),
+            momentum=float(config["momentum"]),
+            epsilon=float(config["epsilon"]),
+            centered=parity.RMSPROP_CENTERED,
+            **common,
+        )
+    raise ValueError(f"unknown optimizer {name!r}; use sgd, adam or rmsprop")
+
+
+class KerasModel:
+    """A trained (uncompressed) Keras model behind the :class:`~greenbench.backends.base.CompressedModel` protocol."""
+
+    def __init__(self, model: Any, device: str = "cpu", method: str = "none", batch_size: int = 1000):
+        self.model = model
+        self.device = device
+        self.method = method
+        self.batch_size = batch_size
+        self._forward = tf.function(lambda x: model(x, training=False), input_signature=[_IMAGES], jit_compile=parity.TF_JIT_COMPILE)
+
+    def _logits(self, x: np.ndarray) -> np.ndarray:
+        with tf.device(_tf_device(self.device)):
+            return self._forward(tf.convert_to_tensor(np.ascontiguousarray(x, dtype=np.float32))).numpy()
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return predict_in_batches(self._logits, x, self.batch_size)
+
+    def size_bytes(self) -> int:
+        with tempfile.TemporaryDirectory(prefix="greenbench-") as tmp:
+            path = os.path.join(tmp, "model.keras")
+            self.model.save(path)
+            return os.path.getsize(path)
+
+    def parameter_stats(self) -> tuple[int, int]:
+        nonzero = total = 0
+        for v in self.model.trainable_weights:
+            a = np.asarray(v.numpy())
+            nonzero += int(np.count_nonzero(a))
+            total += a.size
+        return nonzero, total
+
+
+class _Trainer:
+    """Compiled train steps for one (model, optimizer) pair."""
+
+    def __init__(self, backend: "TensorFlowBackend", model: Any, optimizer: Any):
+        self.model = model
+        self.optimizer = optimizer
+        spec = backend.spec
+        self.l1 = float(spec.training.l1)
+        self.l2 = float(spec.training.l2)
+        self.reg = regularized_variables(model, spec.model, spec.arch) if (self.l1 or self.l2) else []
+        self.variables = list(model.trainable_variables)
+        optimizer.build(self.variables)  # slot variables created eagerly, outside the traced step
+        self.train_xy = tf.function(self._train, input_signature=[_IMAGES, _LABELS, _SCALAR], jit_compile=parity.TF_JIT_COMPILE)
+
+    def _train(self, x: Any, y: Any, lr: Any) -> tuple[Any, Any]:
+        with tf.GradientTape() as tape:
+            logits = self.model(x, training=True)
+            loss = K.ops.mean(K.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))
+            if self.l1:
+                loss = loss + self.l1 * tf.add_n([tf.reduce_sum(tf.abs(v)) for v in self.reg])
+            if self.l2:
+                loss = loss + self.l2 * tf.add_n([tf.reduce_sum(tf.square(v)) for v in self.reg])
+        grads = tape.gradient(loss, self.variables)
+        self.optimizer.learning_rate.assign(lr)
+        self.optimizer.apply_gradients(zip(grads, self.variables))
+        return loss, logits
+
+
+class _Stepper:
+    """Optimizer steps for :func:`greenbench.workloads.training.run_epochs`."""
+
+    def __init__(self, trainer: _Trainer, data: TrainData, device: str):
+        self.trainer = trainer
+        self.device = _tf_device(device)
+        with tf.device(self.device):
+            self.x = tf.constant(np.ascontiguousarray(data.x_train, dtype=np.float32))
+            self.y = tf.constant(np.asarray(data.y_train, dtype=np.int64))
+            self.loss_sum = tf.Variable(0.0, dtype=tf.float64, trainable=False)
+            self.correct = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.step_index = tf.function(self._step_index, input_signature=[_INDEX, _SCALAR], jit_compile=parity.TF_JIT_COMPILE)
+        self.step_batch = tf.function(self._step_batch, input_signature=[_IMAGES, _INDEX, _SCALAR], jit_compile=parity.TF_JIT_COMPILE)
+        self.forward = tf.function(lambda x: trainer.model(x, training=False), input_signature=[_IMAGES])
+
+    def _accumulate(self, loss: Any, logits: Any, y: Any) -> None:
+        n = tf.cast(tf.shape(y)[0], tf.float64)
+        self.loss_sum.assign_add(tf.cast(loss, tf.float64) * n)
+        pred = tf.argmax(logits, axis=1, output_type=tf.int64)
+        self.correct.assign_add(tf.reduce_sum(tf.cast(tf.equal(pred, y), tf.int64)))
+
+    def _step_index(self, index: Any, lr: Any) -> None:
+        y = tf.gather(self.y, index)
+        loss, logits = self.trainer._train(tf.gather(self.x, index), y, lr)
+        self._accumulate(loss, logits, y)
+
+    def _step_batch(self, x: Any, index: Any, lr: Any) -> None:
+        y = tf.gather(self.y, index)
+        loss, logits = self.trainer._train(x, y, lr)
+        self._accumulate(loss, logits, y)
+
+    def begin_epoch(self) -> None:
+        self.loss_sum.assign(0.0)
+        self.correct.assign(0)
+
+    def step(self, index: np.ndarray, x_batch: np.ndarray | None, lr: float) -> None:
+        with tf.device(self.device):
+            lr_t = tf.constant(lr, dtype=tf.float32)
+            if x_batch is None:
+                self.step_index(index, lr_t)
+            else:
+                self.step_batch(x_batch, index, lr_t)
+
+    def end_epoch(self) -> tuple[float, float]:
+        return float(self.loss_sum.numpy()), float(self.correct.numpy())
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        with tf.device(self.device):
+            return self.forward(np.ascontiguousarray(x, dtype=np.float32)).numpy()
+
+
+class TensorFlowBackend:
+    """TensorFlow/Keras 3 implementation of :class:`greenbench.backends.base.Backend`.
+
+    After :meth:`build`: ``self.model`` (the ``keras.Model``), ``self.spec`` (the ``RunSpec``),
+    ``self.device`` (``"cpu"`` or ``"cuda"``), ``self.optimizer`` (the Keras optimizer).
+    """
+
+    name: ClassVar[str] = "tensorflow"
+
+    def __init__(self) -> None:
+        self.spec: Any = None
+        self.model: Any = None
+        self.device = "cpu"
+        self.optimizer: Any = None
+        self._trainer: _Trainer | None = None
+        self._wrapped: KerasModel | None = None  # one traced forward per trained model
+
+    # ------------------------------------------------------------------ environment
+    def device_unavailable(self, device: str) -> str | None:
+        return _device_reason(device)
+
+    def skip(self, spec: Any) -> str | None:
+        reason = self.device_unavailable(spec.device)
+        if reason:
+            return reason
+        try:
+            weight_specs(spec.model, spec.arch)
+        except ArchitectureError as exc:
+            return f"unsupported: {exc}"
+        return None
+
+    def setup(self, spec: Any) -> None:
+        reason = self.device_unavailable(spec.device)
+        if reason:
+            raise Unsupported(reason)
+        self.spec = spec
+        self.device = spec.device
+        self._set_threads(spec.training.threads or available_cores())
+        for gpu in tf.config.list_physical_devices("GPU"):
+            try:
+                # Otherwise TensorFlow reserves (nearly) all GPU memory at start-up.
+                tf.config.experimental.set_memory_growth(gpu, True)
+            except RuntimeError:
+                pass  # already initialized by an earlier workload in this process; set then
+        if parity.DISABLE_TF32:
+            tf.config.experimental.enable_tensor_float_32_execution(False)  # CUDA: full float32 matmul/conv
+        tf.config.experimental.enable_op_determinism()
+        K.backend.set_floatx(parity.DTYPE)
+
+    def _set_threads(self, intra: int) -> None:
+        # Both can only be set before TensorFlow's runtime starts; later calls (a second workload in
+        # the same worker) raise RuntimeError and the values set first stay: threads() reports them.
+        for setter, getter, value in (
+            (tf.config.threading.set_intra_op_parallelism_threads, tf.config.threading.get_intra_op_parallelism_threads, intra),
+            (tf.config.threading.set_inter_op_parallelism_threads, tf.config.threading.get_inter_op_parallelism_threads, parity.INTER_OP_THREADS),
+        ):
+            if getter() != value:
+                try:
+                    setter(value)
+                except RuntimeError:
+                    pass
+
+    def threads(self) -> dict[str, int]:
+        """The thread pools TensorFlow was configured with (0 would mean TF's own default: all cores)."""
+        return {
+            "intra_op": tf.config.threading.get_intra_op_parallelism_threads() or available_cores(),
+            "inter_op": tf.config.threading.get_inter_op_parallelism_threads() or available_cores(),
+        }
+
+    # ------------------------------------------------------------------ model
+    def build(self, spec: Any, weights: dict[str, np.ndarray]) -> None:
+        self.setup(spec)  # idempotent; the runner calls it first too
+        K.utils.set_random_seed(spec.seed)  # dropout masks (Python, numpy and TensorFlow seeds)
+        with tf.device(_tf_device(spec.device)):
+            try:
+                model = build_model(spec.model, spec.arch)
+            except ArchitectureError as exc:
+                raise Unsupported(f"unsupported: {exc}") from None
+            load_canonical(model, spec.model, spec.arch, weights)
+            self.model = model
+            self._wrapped = None
+            self.optimizer = make_optimizer(spec.optimizer, spec.optimizer_config)
+            self._trainer = _Trainer(self, model, self.optimizer)
+
+    def param_count(self) -> int:
+        assert self.model is not None, "build() first"
+        return int(sum(int(np.prod(v.shape)) for v in self.model.trainable_weights))
+
+    def canonical_weights(self) -> dict[str, np.ndarray]:
+        """The current weights in the canonical (framework-neutral) layout."""
+        assert self.model is not None, "build() first"
+        return export_canonical(self.model, self.spec.model, self.spec.arch)
+
+    def load_weights(self, weights: dict[str, np.ndarray]) -> None:
+        """Overwrite the model's weights with canonical ``weights`` (optimizer state is kept)."""
+        assert self.model is not None, "build() first"
+        load_canonical(self.model, self.spec.model, self.spec.arch, weights)
+
+    # ------------------------------------------------------------------ training
+    def train_batch(self, x: np.ndarray, y: np.ndarray, lr: float | None = None) -> float:
+        """One optimizer step on (x, y) in training mode; returns the batch objective before the step."""
+        assert self._trainer is not None, "build() first"
+        lr = self.spec.training.learning_rate if lr is None else lr
+        with tf.device(_tf_device(self.device)):
+            loss, _ = self._trainer.train_xy(
+                np.ascontiguousarray(x, dtype=np.float32), np.asarray(y, dtype=np.int64), tf.constant(lr, tf.float32)
+            )
+        return float(loss.numpy())
+
+    def _loop(
+        self,
+        trainer: _Trainer,
+        data: TrainData,
+        cfg: LoopConfig,
+        hooks: Hooks | None,
+        after_step: Callable[[], None] | None,
+    ) -> list[EpochStats]:
+        stepper = _Stepper(trainer, data, self.device)
+        history = run_epochs(
+            stepper,
+            cfg,
+            x_train=data.x_train,
+            y_train=data.y_train,
+            x_val=data.x_val,
+            y_val=data.y_val,
+            epoch_order=data.epoch_order,
+            augment=data.augment,
+            on_epoch_begin=hooks.on_epoch_begin if hooks else None,
+            on_epoch_end=(lambda d: bool(hooks.on_epoch_end(EpochStats(**d)))) if hooks else None,
+            after_step=after_step,
+            eval_batch_size=self.spec.training.eval_batch_size,
+        )
+        return [EpochStats(**d) for d in history]
+
+    def train(self, data: TrainData, hooks: Hooks) -> list[EpochStats]:
+        assert self._trainer is not None, "build() first"
+        t = self.spec.training
+        cfg = LoopConfig(
+            epochs=t.epochs, batch_size=t.batch_size, base_lr=t.learning_rate, schedule=t.schedule, seed=self.spec.seed
+        )
+        return self._loop(self._trainer, data, cfg, hooks, None)
+
+    def finetune(
+        self,
+        data: TrainData,
+        epochs: int,
+        after_step: Callable[[], None],
+        model: Any = None,
+    ) -> list[EpochStats]:
+        """Train ``model`` (default: ``self.model``) ``epochs`` more epochs, calling ``after_step`` after every step.
+
+        A fresh optimizer of the run's configuration at its base learning rate, constant; the
+        epochs continue the run's epoch numbering (their data order follows the training's).
+        """
+        model = self.model if model is None else model
+        assert model is not None, "build() first"
+        t = self.spec.training
+        with tf.device(_tf_device(self.device)):
+            trainer = _Trainer(self, model, make_optimizer(self.spec.optimizer, self.spec.optimizer_config))
+        cfg = LoopConfig(
+            epochs=epochs,
+            batch_size=t.batch_size,
+            base_lr=t.learning_rate,
+            schedule="constant",
+            seed=self.spec.seed,
+            first_epoch=t.epochs,
+        )
+        return self._loop(trainer, data, cfg, None, after_step)
+
+    # ------------------------------------------------------------------ evaluation
+    def wrap(self, model: Any = None, method: str = "none") -> KerasModel:
+        """``model`` (default: the trained model) as a :class:`KerasModel`."""
+        if model is None or model is self.model:
+            assert self.model is not None, "build() first"
+            if self._wrapped is None or self._wrapped.method != method:
+                self._wrapped = KerasModel(self.model, self.device, method, self.spec.training.eval_batch_size)
+            return self._wrapped
+        return KerasModel(model, self.device, method=method, batch_size=self.spec.training.eval_batch_size)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Eval-mode logits of the current model."""
+        return self.wrap().predict(x)
+
+    def evaluate(self, model: Any, x: np.ndarray, y: np.ndarray) -> Evaluation:
+        return Evaluation(**classification_metrics(model.predict(x), y))
+
+    def compress(self, method: str, data: TrainData) -> Any:
+        if method == "none":
+            return self.wrap()
+        from greenbench.backends.tensorflow.compress import compress_model
+
+        return compress_model(self, method, data)
+
+    # ------------------------------------------------------------------ device
+    def synchronize(self) -> None:
+        if self.device == "cuda":
+            tf.experimental.sync_devices()
+
+    def peak_device_memory(self) -> int | None:
+        if self.device != "cuda":
+            return None
+        peak = int(tf.config.experimental.get_memory_info("GPU:0")["peak"])
+        tf.config.experimental.reset_memory_stats("GPU:0")
+        return peak
+
+    def versions(self) -> dict[str, str]:
+        return {"tensorflow": tf.__version__, "keras": K.__version__}

@@ -1,0 +1,353 @@
+"""The PyTorch backend: eager training from in-memory tensors (no DataLoader).
+
+Imported only by a worker process (or a test) that runs torch workloads. See
+:mod:`greenbench.backends.base` for the contract and :mod:`greenbench.workloads` for
+everything the two backends share.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from greenbench.backends.base import EpochStats, Evaluation, Hooks, TrainData, Unsupported
+from greenbench.backends.torch.models import build_model, export_canonical, load_canonical, regularized_parameters
+from greenbench.backends.torch.optim import ParityOptimizer
+from greenbench.workloads import parity
+from greenbench.workloads.metrics import classification_metrics
+from greenbench.workloads.specs import ArchitectureError
+from greenbench.workloads.training import LoopConfig, predict_in_batches, run_epochs
+
+DEVICES = ("cpu", "cuda", "mps")
+
+
+def available_cores() -> int:
+    """Cores this process may run on (CPU affinity), else the machine's count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        return os.cpu_count() or 1
+
+
+def _device_reason(device: str) -> str | None:
+    if device == "cpu":
+        return None
+    if device == "cuda":
+        if torch.version.cuda is None and getattr(torch.version, "hip", None) is None:
+            return f"unavailable: this torch build ({torch.__version__}) has no CUDA support"
+        if not torch.cuda.is_available():
+            return "unavailable: torch sees no CUDA device (no GPU, no driver, or CUDA_VISIBLE_DEVICES hides it)"
+        return None
+    if device == "mps":
+        if not torch.backends.mps.is_built():
+            return f"unavailable: this torch build ({torch.__version__}) has no MPS support (Apple silicon only)"
+        if not torch.backends.mps.is_available():
+            return "unavailable: MPS is built but not available (needs macOS 12.3+ on Apple silicon)"
+        return None
+    return f"unavailable: unknown device {device!r}; torch supports {', '.join(DEVICES)}"
+
+
+class TorchModel:
+    """A trained (uncompressed) torch model behind the :class:`~greenbench.backends.base.CompressedModel` protocol."""
+
+    def __init__(self, module: torch.nn.Module, device: torch.device, method: str = "none", batch_size: int = 1000):
+        self.module = module
+        self.device = device
+        self.method = method
+        self.batch_size = batch_size
+
+    @torch.inference_mode()
+    def _logits(self, x: np.ndarray) -> np.ndarray:
+        xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device)
+        return self.module(xt).float().cpu().numpy()
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        self.module.eval()
+        return predict_in_batches(self._logits, x, self.batch_size)
+
+    def size_bytes(self) -> int:
+        buf = io.BytesIO()
+        torch.save(self.module.state_dict(), buf)
+        return buf.getbuffer().nbytes
+
+    def parameter_stats(self) -> tuple[int, int]:
+        nonzero = total = 0
+        for p in self.module.parameters():
+            if p.requires_grad:  # the frozen zero LSTM bias_hh is not a weight of the model (Keras has none)
+                nonzero += int(torch.count_nonzero(p).item())
+                total += p.numel()
+        return nonzero, total
+
+
+class _Stepper:
+    """Optimizer steps for :func:`greenbench.workloads.training.run_epochs`."""
+
+    def __init__(self, backend: "TorchBackend", module: torch.nn.Module, optimizer: ParityOptimizer, data: TrainData):
+        self.backend = backend
+        self.module = module
+        self.optimizer = optimizer
+        dev = backend.device
+        self.x = torch.from_numpy(np.ascontiguousarray(data.x_train, dtype=np.float32)).to(dev)
+        self.y = torch.from_numpy(np.asarray(data.y_train, dtype=np.int64)).to(dev)
+        self.loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
+        self.correct = torch.zeros((), dtype=torch.int64, device=dev)
+
+    def begin_epoch(self) -> None:
+        self.module.train()
+        self.loss_sum.zero_()
+        self.correct.zero_()
+
+    def step(self, index: np.ndarray, x_batch: np.ndarray | None, lr: float) -> None:
+        idx = torch.from_numpy(index).to(self.backend.device, non_blocking=True)
+        xb = self.x[idx] if x_batch is None else torch.from_numpy(x_batch).to(self.backend.device)
+        yb = self.y[idx]
+        loss, logits = self.backend._objective(self.module, xb, yb)
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step(lr)
+        with torch.no_grad():
+            self.loss_sum += loss.detach().double() * yb.shape[0]
+            self.correct += (logits.argmax(dim=1) == yb).sum()
+
+    def end_epoch(self) -> tuple[float, float]:
+        return float(self.loss_sum.item()), float(self.correct.item())
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        self.module.eval()
+        with torch.inference_mode():
+            out = self.module(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.backend.device))
+        return out.float().cpu().numpy()
+
+
+class TorchBackend:
+    """PyTorch implementation of :class:`greenbench.backends.base.Backend`.
+
+    After :meth:`build`: ``self.model`` (the ``nn.Module``), ``self.spec`` (the ``RunSpec``),
+    ``self.device`` (a ``torch.device``), ``self.optimizer`` (a :class:`ParityOptimizer`).
+    """
+
+    name: ClassVar[str] = "torch"
+
+    def __init__(self) -> None:
+        self.spec: Any = None
+        self.model: torch.nn.Module | None = None
+        self.device = torch.device("cpu")
+        self.optimizer: ParityOptimizer | None = None
+        self._regularized: list[torch.nn.Parameter] = []
+        self._threads: dict[str, int] = {}
+
+    # ------------------------------------------------------------------ environment
+    def device_unavailable(self, device: str) -> str | None:
+        return _device_reason(device)
+
+    def skip(self, spec: Any) -> str | None:
+        reason = self.device_unavailable(spec.device)
+        if reason:
+            return reason
+        try:
+            from greenbench.workloads.specs import weight_specs
+
+            weight_specs(spec.model, spec.arch)
+        except ArchitectureError as exc:
+            return f"unsupported: {exc}"
+        return None
+
+    def setup(self, spec: Any) -> None:
+        reason = self.device_unavailable(spec.device)
+        if reason:
+            raise Unsupported(reason)
+        self.spec = spec
+        self.device = torch.device(spec.device)
+        self._set_threads(spec.training.threads or available_cores())
+        # Determinism: the same seed twice gives the same result.
+        if spec.device == "cuda":
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # needed by deterministic cuBLAS
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+        if parity.DISABLE_TF32:
+            # CUDA only (no-ops elsewhere): full float32 matmul and convolution, as TensorFlow is set to.
+            torch.backends.cuda.matmul.allow_tf32 = False
+            torch.backends.cudnn.allow_tf32 = False
+            torch.set_float32_matmul_precision("highest")
+
+    def _set_threads(self, intra: int) -> None:
+        torch.set_num_threads(intra)
+        if torch.get_num_interop_threads() != parity.INTER_OP_THREADS:
+            try:
+                torch.set_num_interop_threads(parity.INTER_OP_THREADS)
+            except RuntimeError:
+                pass  # can only be set before the first parallel work; the actual value is recorded below
+        self._threads = {"intra_op": torch.get_num_threads(), "inter_op": torch.get_num_interop_threads()}
+
+    def threads(self) -> dict[str, int]:
+        """The thread pools torch actually uses: ``{"intra_op": n, "inter_op": m}``."""
+        return {"intra_op": torch.get_num_threads(), "inter_op": torch.get_num_interop_threads()}
+
+    # ------------------------------------------------------------------ model
+    def build(self, spec: Any, weights: dict[str, np.ndarray]) -> None:
+        self.setup(spec)  # idempotent; the runner calls it first too
+        torch.manual_seed(spec.seed)  # dropout masks
+        try:
+            module = build_model(spec.model, spec.arch)
+        except ArchitectureError as exc:
+            raise Unsupported(f"unsupported: {exc}") from None
+        load_canonical(module, weights)
+        self.model = module.to(self.device)
+        self._regularized = regularized_parameters(self.model, spec.model, spec.arch)
+        self.optimizer = self._new_optimizer(self.model)
+
+    def _new_optimizer(self, module: torch.nn.Module, learning_rate: float | None = None) -> ParityOptimizer:
+        config = dict(self.spec.optimizer_config)
+        if learning_rate is not None:
+            config["learning_rate"] = learning_rate
+        params = [p for p in module.parameters() if p.requires_grad]
+        return ParityOptimizer(self.spec.optimizer, params, config)
+
+    def param_count(self) -> int:
+        assert self.model is not None, "build() first"
+        return sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+
+    def canonical_weights(self) -> dict[str, np.ndarray]:
+        """The current weights in the canonical (framework-neutral) layout."""
+        assert self.model is not None, "build() first"
+        return export_canonical(self.model)
+
+    def load_weights(self, weights: dict[str, np.ndarray]) -> None:
+        """Overwrite the model's weights with canonical ``weights`` (optimizer state is kept)."""
+        assert self.model is not None, "build() first"
+        load_canonical(self.model, weights)
+
+    # ------------------------------------------------------------------ training
+    def _penalty_params(self, module: torch.nn.Module) -> list[torch.nn.Parameter]:
+        if module is self.model:
+            return self._regularized
+        return regularized_parameters(module, self.spec.model, self.spec.arch)
+
+    def _objective(self, module: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(cross-entropy from logits, mean over the batch, + L1/L2 on kernels; logits)."""
+        logits = module(x)
+        loss = F.cross_entropy(logits, y)
+        l1, l2 = self.spec.training.l1, self.spec.training.l2
+        if l1 or l2:
+            params = self._penalty_params(module)
+            if l1:
+                loss = loss + l1 * torch.stack([p.abs().sum() for p in params]).sum()
+            if l2:
+                loss = loss + l2 * torch.stack([p.square().sum() for p in params]).sum()
+        return loss, logits
+
+    def train_batch(self, x: np.ndarray, y: np.ndarray, lr: float | None = None) -> float:
+        """One optimizer step on (x, y) in training mode; returns the batch objective before the step."""
+        assert self.model is not None and self.optimizer is not None, "build() first"
+        self.model.train()
+        xb = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device)
+        yb = torch.from_numpy(np.asarray(y, dtype=np.int64)).to(self.device)
+        loss, _ = self._objective(self.model, xb, yb)
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step(self.spec.training.learning_rate if lr is None else lr)
+        return float(loss.item())
+
+    def _loop(
+        self,
+        module: torch.nn.Module,
+        optimizer: ParityOptimizer,
+        data: TrainData,
+        cfg: LoopConfig,
+        hooks: Hooks | None,
+        after_step: Callable[[], None] | None,
+    ) -> list[EpochStats]:
+        stepper = _Stepper(self, module, optimizer, data)
+        history = run_epochs(
+            stepper,
+            cfg,
+            x_train=data.x_train,
+            y_train=data.y_train,
+            x_val=data.x_val,
+            y_val=data.y_val,
+            epoch_order=data.epoch_order,
+            augment=data.augment,
+            on_epoch_begin=hooks.on_epoch_begin if hooks else None,
+            on_epoch_end=(lambda d: bool(hooks.on_epoch_end(EpochStats(**d)))) if hooks else None,
+            after_step=after_step,
+            eval_batch_size=self.spec.training.eval_batch_size,
+        )
+        return [EpochStats(**d) for d in history]
+
+    def train(self, data: TrainData, hooks: Hooks) -> list[EpochStats]:
+        assert self.model is not None and self.optimizer is not None, "build() first"
+        t = self.spec.training
+        cfg = LoopConfig(
+            epochs=t.epochs, batch_size=t.batch_size, base_lr=t.learning_rate, schedule=t.schedule, seed=self.spec.seed
+        )
+        return self._loop(self.model, self.optimizer, data, cfg, hooks, None)
+
+    def finetune(
+        self,
+        data: TrainData,
+        epochs: int,
+        after_step: Callable[[], None],
+        model: torch.nn.Module | None = None,
+    ) -> list[EpochStats]:
+        """Train ``model`` (default: ``self.model``) ``epochs`` more epochs, calling ``after_step`` after every step.
+
+        A fresh optimizer of the run's configuration at its base learning rate, constant; the
+        epochs continue the run's epoch numbering (their data order follows the training's).
+        """
+        module = self.model if model is None else model
+        assert module is not None, "build() first"
+        t = self.spec.training
+        optimizer = self._new_optimizer(module)
+        cfg = LoopConfig(
+            epochs=epochs,
+            batch_size=t.batch_size,
+            base_lr=t.learning_rate,
+            schedule="constant",
+            seed=self.spec.seed,
+            first_epoch=t.epochs,
+        )
+        return self._loop(module, optimizer, data, cfg, None, after_step)
+
+    # ------------------------------------------------------------------ evaluation
+    def wrap(self, module: torch.nn.Module | None = None, method: str = "none") -> TorchModel:
+        """``module`` (default: the trained model) as a :class:`TorchModel`."""
+        module = self.model if module is None else module
+        assert module is not None, "build() first"
+        return TorchModel(module, self.device, method=method, batch_size=self.spec.training.eval_batch_size)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Eval-mode logits of the current model."""
+        return self.wrap().predict(x)
+
+    def evaluate(self, model: Any, x: np.ndarray, y: np.ndarray) -> Evaluation:
+        return Evaluation(**classification_metrics(model.predict(x), y))
+
+    def compress(self, method: str, data: TrainData) -> Any:
+        if method == "none":
+            return self.wrap()
+        from greenbench.backends.torch.compress import compress_model
+
+        return compress_model(self, method, data)
+
+    # ------------------------------------------------------------------ device
+    def synchronize(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        elif self.device.type == "mps":
+            torch.mps.synchronize()
+
+    def peak_device_memory(self) -> int | None:
+        if self.device.type == "cuda":
+            peak = int(torch.cuda.max_memory_allocated(self.device))
+            torch.cuda.reset_peak_memory_stats(self.device)
+            return peak
+        return None  # CPU: not a device memory; MPS: torch keeps no peak statistic
+
+    def versions(self) -> dict[str, str]:
+        return {"torch": torch.__version__}
