@@ -108,15 +108,29 @@ def keras_weight_stats(model: Any) -> tuple[int, int, int, int]:
 class KerasCompressedModel:
     """A compressed Keras model (pruned or int8-quantized), run by Keras on the run's device."""
 
-    def __init__(self, method: str, model: Any, *, batch_size: int, device: str, details: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        method: str,
+        model: Any,
+        *,
+        batch_size: int,
+        device: str,
+        details: dict[str, Any] | None = None,
+        predictor: Callable[[np.ndarray], np.ndarray] | None = None,
+    ):
         self.method = method
         self.model = model
         self.batch_size = max(1, int(batch_size))
         self.device = device
         self._details = dict(details or {})
         self._blob: bytes | None = None
+        # The backend's own inference path (a compiled tf.function on the run's device), so a
+        # variant's latency is comparable with the uncompressed model's; eager Keras otherwise.
+        self._predictor = predictor
 
     def predict(self, x: np.ndarray) -> np.ndarray:
+        if self._predictor is not None:
+            return np.asarray(self._predictor(x), dtype=np.float32)
         return _predict_keras(self.model, x, self.batch_size)
 
     def size_bytes(self) -> int:
@@ -442,6 +456,11 @@ def _canonical(backend: Any, model: Any) -> dict[str, Any]:
     return {n: v for n, (v, row) in canonical_variables(model, spec.model, spec.arch).items() if row is None}
 
 
+def _predictor(backend: Any, model: Any, method: str) -> Callable[[np.ndarray], np.ndarray] | None:
+    wrap = getattr(backend, "wrap", None)
+    return wrap(model, method).predict if callable(wrap) else None
+
+
 def _threads(backend: Any) -> int | None:
     spec = backend.spec
     if spec.training.threads:
@@ -465,12 +484,14 @@ def compress_model(backend: Any, method: str, data: TrainData) -> Any:
         kept = sum(int(np.count_nonzero(v.numpy())) for v in variables)
         n = sum(int(np.prod(v.shape)) for v in variables)
         return KerasCompressedModel(method, model, batch_size=batch, device=device,
+                                    predictor=_predictor(backend, model, method),
                                     # sparsity: measured zeros over the weight matrices (the target's scope)
                                     details={"target_sparsity": pruning.sparsity, "sparsity": 1.0 - kept / n,
                                              "prunable_params": n, "finetune_epochs": epochs})
     if method == "int8-dynamic":
         model = quantize_dynamic_int8(_copy_model(backend))
         return KerasCompressedModel(method, model, batch_size=batch, device=device,
+                                    predictor=_predictor(backend, model, method),
                                     details={"api": "keras.Model.quantize('int8')"})
     if method in ("float16", "int8-static"):
         if method == "int8-static" and _has_rnn(backend.model):
