@@ -1,0 +1,105 @@
+"""``greenbench report``: one self-contained HTML report (or Markdown, CSV, Parquet) of run records.
+
+>>> from greenbench.report import build_report
+>>> build_report([Path("results/smoke")])            # → reports/smoke.html
+
+This package reads only :mod:`greenbench.results`; it never imports a framework.
+matplotlib is imported inside :func:`build_report`, with the Agg backend.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Callable, Sequence
+
+from greenbench.errors import UserError
+from greenbench.results.frame import COLUMNS
+from greenbench.suite.schema import suite_slug
+
+FORMATS = ("html", "md", "csv", "parquet")
+DEFAULT_REPORTS = Path("reports")
+
+__all__ = ["FORMATS", "build_report", "default_report_path"]
+
+
+def default_report_path(
+    suites: Sequence[str], machines: Sequence[str], fmt: str, reports_dir: Path = DEFAULT_REPORTS
+) -> Path:
+    """``reports/<suite>.<ext>``; several suites join their slugs, several machines add ``_<n>-machines``."""
+    slugs = sorted({suite_slug(s) for s in suites}) or ["results"]
+    name = slugs[0] if len(slugs) == 1 else ("_".join(slugs) if len(slugs) <= 3 else f"{len(slugs)}-suites")
+    if len(set(machines)) > 1:
+        name += f"_{len(set(machines))}-machines"
+    return reports_dir / f"{name}.{fmt}"
+
+
+def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a report is an ordinary file
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def build_report(result_dirs: Sequence[str | Path], out: str | Path | None = None, fmt: str = "html") -> Path:
+    """Render the records under ``result_dirs`` as ``fmt`` (html, md, csv or parquet); returns the written path.
+
+    ``out`` defaults to ``reports/<suite slug>.<fmt>`` (relative to the working directory).
+    Raises :class:`~greenbench.errors.UserError` for an unknown format, a missing directory
+    or a directory without records.
+    """
+    fmt = str(fmt).lower().lstrip(".")
+    if fmt == "markdown":
+        fmt = "md"
+    if fmt not in FORMATS:
+        raise UserError(f"report format {fmt!r} is not one of: {', '.join(FORMATS)}")
+    if not result_dirs:
+        raise UserError("no results directory given to report on")
+
+    from . import data
+
+    results = data.load(list(result_dirs))
+    path = Path(out) if out is not None else default_report_path(results.suites, results.machines, fmt)
+    if path.exists() and path.is_dir():
+        raise UserError(f"--out {path}: is a directory; give a file name such as {path / ('report.' + fmt)}")
+
+    if fmt in ("csv", "parquet"):
+        frame = results.df[COLUMNS]
+        if fmt == "csv":
+            _atomic_write(path, lambda p: frame.to_csv(p, index=False))
+        else:
+            try:
+                import pyarrow  # noqa: F401
+            except ImportError:
+                raise UserError("--format parquet needs pyarrow: pip install pyarrow (or greenbench[all])") from None
+            _atomic_write(path, lambda p: frame.to_parquet(p, index=False))
+        return path
+
+    import matplotlib
+
+    if "matplotlib.pyplot" not in sys.modules:  # never switch a backend someone else already uses
+        matplotlib.use("Agg")
+
+    from . import context
+
+    ctx = context.build(results, with_figures=(fmt == "html"))
+    if fmt == "md":
+        from .markdown import render_markdown
+
+        text = render_markdown(ctx)
+    else:
+        from .html import render_html
+
+        text = render_html(ctx)
+    _atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
+    return path

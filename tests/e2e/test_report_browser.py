@@ -1,0 +1,167 @@
+"""The HTML report in a real headless Chromium: no console errors, no network, every image renders.
+
+Skipped (by capability) where Chromium, chromedriver or selenium is absent. CI installs the
+Debian packages ``chromium`` and ``chromedriver``. A full-page screenshot is kept under
+``test-artifacts/report-browser/`` for people to look at.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-artifacts" / "report-browser"
+
+
+def _find(name: str) -> str | None:
+    fixed = Path("/usr/bin") / name
+    return str(fixed) if fixed.exists() else shutil.which(name)
+
+
+CHROMIUM = _find("chromium") or _find("chromium-browser") or _find("google-chrome")
+CHROMEDRIVER = _find("chromedriver")
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        CHROMIUM is None or CHROMEDRIVER is None,
+        reason="needs headless Chromium and chromedriver (Debian: chromium, chromium-driver)",
+    ),
+]
+
+
+def _synthetic() -> Any:
+    """The synthetic-suite builder shared with the report unit tests."""
+    path = REPO / "tests" / "unit" / "report" / "report_synthetic.py"
+    spec = importlib.util.spec_from_file_location("report_synthetic", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def browser(tmp_path):
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    opts = Options()
+    opts.binary_location = CHROMIUM
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-extensions",
+        "--disable-default-apps",
+        "--hide-scrollbars",
+        "--window-size=1300,1000",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+    ):
+        opts.add_argument(arg)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    driver.set_page_load_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def open_and_check(driver: Any, report: Path, screenshot: Path) -> dict[str, Any]:
+    """Load ``report`` and assert what a reader relies on; returns facts for further checks."""
+    from greenbench.report.context import SECTIONS
+
+    driver.get("about:blank")  # leave the start page, then drop what it logged: only the report counts
+    driver.get_log("performance")
+    driver.get_log("browser")
+    driver.get(report.resolve().as_uri())
+    assert driver.execute_script("return document.readyState") == "complete"
+
+    # every section heading, in order
+    headings = driver.execute_script(
+        "return Array.from(document.querySelectorAll('main section'))"
+        ".map(s => [s.id, s.querySelector('h2').textContent.trim()])"
+    )
+    assert [tuple(h) for h in headings] == SECTIONS
+
+    # every image decoded and rendered
+    imgs = driver.execute_script(
+        "return Array.from(document.images).map(i => ({src: i.currentSrc.slice(0, 30), ok: i.complete,"
+        " w: i.naturalWidth, h: i.naturalHeight, shown: i.getBoundingClientRect().width}))"
+    )
+    assert imgs, "the report shows figures"
+    for img in imgs:
+        assert img["ok"] and img["w"] > 0 and img["h"] > 0 and img["shown"] > 0, img
+        assert img["src"].startswith("data:image/"), img
+
+    # no network: every resource the page asked for is the file itself or a data: URI
+    requested = []
+    for entry in driver.get_log("performance"):
+        msg = json.loads(entry["message"])["message"]
+        if msg.get("method") == "Network.requestWillBeSent":
+            requested.append(msg["params"]["request"]["url"])
+    resources = driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+    for url in requested + resources:
+        assert url.startswith(("file:", "data:")), f"network request to {url}"
+
+    # no console errors (a CSP violation, a broken image or a script error would all show here)
+    logs = driver.get_log("browser")
+    errors = [entry for entry in logs if entry["level"] in ("SEVERE", "ERROR")]
+    assert not errors, errors
+    assert driver.execute_script("return document.scripts.length") == 0
+
+    # nothing overflows the page sideways (wide tables scroll inside their own box)
+    overflow = driver.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 1, f"page is {overflow}px wider than the window"
+
+    # full-page screenshot for people (and for the lead's review)
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(1300, min(int(height) + 200, 20000))
+    screenshot.parent.mkdir(parents=True, exist_ok=True)
+    assert driver.save_screenshot(str(screenshot))
+    return {"images": len(imgs), "requested": requested}
+
+
+def test_synthetic_report_in_chromium(browser, make_record, write_records, tmp_path):
+    from greenbench.report import build_report
+
+    syn = _synthetic()
+    recs = syn.full_suite(make_record, seeds=(0, 1, 2))
+    failed = make_record(
+        backend="torch",
+        model="mlp",
+        optimizer="rmsprop",
+        seed=0,
+        status="failed",
+        stderr_tail="Traceback (most recent call last):\n  ...\nRuntimeError: worker died <oom>",
+    )
+    recs.append(failed)
+    report = build_report([write_records(recs)], out=tmp_path / "synthetic.html")
+    facts = open_and_check(browser, report, ARTIFACTS / "synthetic.png")
+    assert facts["images"] == 9
+    # the failed run's details open without JavaScript (<details>) and show the escaped stderr
+    text = browser.find_element("css selector", "#failures details pre").get_attribute("textContent")
+    assert "RuntimeError: worker died <oom>" in text
+
+
+def test_escaped_suite_name_renders_as_text_in_chromium(browser, make_record, write_records, tmp_path):
+    from greenbench.report import build_report
+
+    evil = "<script>alert(1)</script>"
+    report = build_report(
+        [write_records([make_record(suite=evil), make_record(suite=evil, seed=1)])], out=tmp_path / "evil.html"
+    )
+    open_and_check(browser, report, ARTIFACTS / "escaped.png")
+    assert browser.find_element("css selector", "header h1").text == f"greenbench report: {evil}"
+    assert browser.title == f"greenbench report: {evil}"
