@@ -1,0 +1,119 @@
+"""Fixtures for the measurement tests: fast meter settings, a fake RAPL tree, a socket guard.
+
+Real codecarbon runs in these tests. Only the RAPL counters are faked (this machine has
+none), as a directory tree driven by data, the way the kernel's powercap tree looks.
+"""
+
+from __future__ import annotations
+
+import builtins
+import os
+import socket
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from greenbench.measure import env as gb_env
+
+FAST = {"measure_power_secs": 0.1, "min_duration_s": 0.0, "min_samples": 1}
+
+
+@pytest.fixture
+def fast() -> dict[str, Any]:
+    """EnergyMeter keyword arguments for quick tests (0.1 s sampling, no low-confidence floor)."""
+    return dict(FAST)
+
+
+@pytest.fixture
+def connect_attempts(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Make every outgoing socket connection fail, and record the attempts."""
+    attempts: list[Any] = []
+
+    def refuse(self: socket.socket, address: Any, *a: Any) -> Any:
+        attempts.append(address)
+        raise OSError(f"greenbench test: network access attempted to {address!r}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(socket, "create_connection", lambda address, *a, **k: refuse(None, address))  # type: ignore[arg-type]
+    return attempts
+
+
+@pytest.fixture
+def fresh_codecarbon_hardware() -> Iterator[None]:
+    """codecarbon caches its hardware plan per process; tests that change the hardware clear it."""
+    from codecarbon.core import hardware_cache
+
+    hardware_cache.clear_cache()
+    yield
+    hardware_cache.clear_cache()
+
+
+class FakeRapl:
+    """A powercap tree: ``<root>/intel-rapl/intel-rapl:0/{name,energy_uj,max_energy_range_uj}``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.domain = root / "intel-rapl" / "intel-rapl:0"
+        self.domain.mkdir(parents=True)
+        (self.domain / "name").write_text("package-0\n")
+        (self.domain / "max_energy_range_uj").write_text("262143328850\n")
+        self.energy = self.domain / "energy_uj"
+
+    def set_uj(self, value: int) -> None:
+        self.energy.write_text(f"{int(value)}\n")
+
+
+@pytest.fixture
+def fake_rapl(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_codecarbon_hardware: None
+) -> Callable[[str], FakeRapl]:
+    """Point codecarbon and greenbench at a fake RAPL tree.
+
+    ``fake_rapl("readable")``: a counter the test drives with ``set_uj``.
+    ``fake_rapl("permission")``: ``energy_uj`` mode 000, as on Linux >= 5.10 for non-root users
+    (when the tests run as root, whom the mode does not stop, reads under the tree are refused
+    the way the kernel refuses a non-root user).
+    ``fake_rapl("directory")``: ``energy_uj`` exists but cannot be read even by root.
+    """
+    from codecarbon.core import cpu as cc_cpu
+    from codecarbon.external import hardware as cc_hw
+
+    def make(kind: str) -> FakeRapl:
+        rapl = FakeRapl(tmp_path / "powercap")
+        base = str(rapl.root)
+        monkeypatch.setattr(gb_env, "POWERCAP_ROOT", rapl.root)
+        monkeypatch.setattr(cc_cpu, "_get_candidate_bases", lambda rapl_dir: [base])
+        defaults = list(cc_hw.CPU.__init__.__defaults__)
+        defaults[0] = str(rapl.root / "intel-rapl")  # rapl_dir
+        monkeypatch.setattr(cc_hw.CPU.__init__, "__defaults__", tuple(defaults))
+        if kind == "readable":
+            rapl.set_uj(1_000_000)
+        elif kind == "permission":
+            rapl.set_uj(1_000_000)
+            os.chmod(rapl.energy, 0)
+            if os.geteuid() == 0:
+                guarded = str(rapl.root)
+                real_access, real_open = os.access, builtins.open
+
+                def access(path: Any, mode: int, *a: Any, **k: Any) -> bool:
+                    if str(path).startswith(guarded) and str(path).endswith("energy_uj"):
+                        return False
+                    return real_access(path, mode, *a, **k)
+
+                def open_(file: Any, *a: Any, **k: Any) -> Any:
+                    if isinstance(file, (str, os.PathLike)) and str(file).startswith(guarded) \
+                            and str(file).endswith("energy_uj"):
+                        raise PermissionError(13, "Permission denied", str(file))
+                    return real_open(file, *a, **k)
+
+                monkeypatch.setattr(os, "access", access)
+                monkeypatch.setattr(builtins, "open", open_)
+        elif kind == "directory":
+            rapl.energy.mkdir()
+        else:
+            raise ValueError(kind)
+        return rapl
+
+    return make

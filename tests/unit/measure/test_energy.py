@@ -1,0 +1,373 @@
+"""EnergyMeter with the real codecarbon (offline), and each of codecarbon's failure modes contained."""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from greenbench.errors import UserError
+from greenbench.measure.energy import EnergyMeter, leftover_threads, overall_source
+
+
+def busy(seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    x = 0
+    while time.perf_counter() < end:
+        x += 1
+
+
+def usa_intensity() -> float:
+    from greenbench.report.grid import load_grid_data
+
+    grid = load_grid_data()
+    assert grid is not None
+    return grid.countries["USA"].g_per_kwh
+
+
+# --------------------------------------------------------------------------- real measurement
+def test_window_energy_is_positive_estimated_here_and_co2_is_energy_times_intensity(fast: dict[str, Any]) -> None:
+    with EnergyMeter("USA", **fast) as meter:
+        assert meter.available, meter.reason
+        meter.begin_window("w")
+        busy(0.3)
+        e = meter.end_window("w")
+    # This machine has no RAPL and no GPU: CPU and RAM are estimated, and the record says so.
+    assert e["energy_source"] == "estimated"
+    assert e["provenance"]["cpu"] in ("estimated:tdp", "estimated:constant")
+    assert e["provenance"]["ram"] == "estimated:ram-model"
+    assert e["provenance"]["gpu"] == "none"
+    detail = e["provenance_detail"]["cpu"]
+    assert detail["tdp_w"] > 0 and detail["cpu_model"] and detail["rapl"] == "absent"
+    if e["provenance"]["cpu"] == "estimated:tdp":
+        assert detail["matched_model"]
+    assert e["cpu_kwh"] > 0 and e["ram_kwh"] > 0 and e["gpu_kwh"] == 0
+    assert e["total_kwh"] == pytest.approx(e["cpu_kwh"] + e["gpu_kwh"] + e["ram_kwh"], rel=1e-12)
+    assert e["carbon_intensity_g_per_kwh"] == pytest.approx(usa_intensity())
+    assert e["co2_kg"] == pytest.approx(e["total_kwh"] * e["carbon_intensity_g_per_kwh"] / 1000, rel=1e-12)
+    assert e["country"] == "USA" and e["country_name"] == "United States"
+    assert "global_energy_mix.json" in e["carbon_intensity_source"]
+    assert e["codecarbon_version"] and e["duration_s"] == pytest.approx(0.3, abs=0.1)
+    # average power is energy over time
+    assert e["ram_power_w"] == pytest.approx(e["ram_kwh"] * 3.6e6 / e["duration_s"], rel=1e-9)
+    assert e["samples"] >= 2  # periodic samples at 0.1 s, plus the one forced at the boundary
+    json.dumps(e, allow_nan=False)
+
+
+def test_intensity_matches_codecarbons_own_emissions(fast: dict[str, Any]) -> None:
+    meter = EnergyMeter("FRA", **fast)
+    meter.begin_window("w")
+    busy(0.2)
+    e = meter.end_window("w")
+    tracker = meter._tracker
+    meter.close()
+    data = tracker.final_emissions_data  # what codecarbon itself computed for its whole run
+    assert data.country_iso_code == "FRA"
+    assert data.emissions / data.energy_consumed * 1000 == pytest.approx(e["carbon_intensity_g_per_kwh"], rel=1e-9)
+    assert e["co2_kg"] == pytest.approx(e["total_kwh"] * e["carbon_intensity_g_per_kwh"] / 1000)
+
+
+def test_a_short_window_still_gets_a_final_sample_and_is_flagged_low_confidence() -> None:
+    with EnergyMeter("USA", measure_power_secs=1.0, min_duration_s=2.0, min_samples=3) as meter:
+        meter.begin_window("short")
+        busy(0.05)
+        e = meter.end_window("short")
+    assert e["samples"] >= 1 and e["total_kwh"] > 0  # the boundary sample covers the whole window
+    assert e["low_confidence"] is True
+    assert "shorter than 2 s" in e["low_confidence_reason"]
+    assert "fewer than 3" in e["low_confidence_reason"]
+
+
+def test_a_long_enough_window_is_not_low_confidence() -> None:
+    with EnergyMeter("USA", measure_power_secs=0.1, min_duration_s=0.3, min_samples=3) as meter:
+        with meter.window("w") as e:
+            busy(0.4)
+    assert e["low_confidence"] is False and e["low_confidence_reason"] is None
+
+
+def test_nested_windows_are_each_metered_and_add_up(fast: dict[str, Any]) -> None:
+    with EnergyMeter("USA", **fast) as meter:
+        meter.begin_window("train")
+        epochs = []
+        for i in (1, 2):
+            meter.begin_window(f"train/epoch-{i}")
+            busy(0.2)
+            epochs.append(meter.end_window(f"train/epoch-{i}"))
+        busy(0.1)  # time in train outside any epoch
+        train = meter.end_window("train")
+    inner = sum(e["total_kwh"] for e in epochs)
+    assert all(e["total_kwh"] > 0 for e in epochs)
+    assert inner < train["total_kwh"]
+    assert train["duration_s"] > sum(e["duration_s"] for e in epochs)
+    # the RAM estimate is a constant power: energy shares follow durations exactly
+    ram_w = [e["ram_kwh"] / e["duration_s"] for e in [*epochs, train]]
+    assert max(ram_w) == pytest.approx(min(ram_w), rel=1e-6)
+
+
+def test_a_window_name_cannot_be_opened_twice(fast: dict[str, Any]) -> None:
+    with EnergyMeter("USA", **fast) as meter:
+        meter.begin_window("x")
+        with pytest.raises(ValueError, match="already open"):
+            meter.begin_window("x")
+
+
+def test_region_uses_codecarbons_regional_data(fast: dict[str, Any]) -> None:
+    with EnergyMeter("USA", "california", **fast) as meter:
+        with meter.window("w") as e:
+            busy(0.05)
+    assert e["region"] == "california"
+    assert "regional data" in e["carbon_intensity_source"]
+    assert e["carbon_intensity_g_per_kwh"] != pytest.approx(usa_intensity())
+
+
+def test_unknown_country_says_world_average(fast: dict[str, Any]) -> None:
+    with EnergyMeter("XYZ", **fast) as meter:
+        with meter.window("w") as e:
+            busy(0.05)
+    assert "world average" in e["carbon_intensity_source"] and e["carbon_intensity_g_per_kwh"] > 0
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"country": "US"}, "energy.country: 'US' is not an ISO 3166-1 alpha-3 country code (e.g. USA, FRA)"),
+        ({"measure_power_secs": 5}, "energy.measure_power_secs: 5 must be > 0 and <= 1"),
+        ({"tracking_mode": "gpu"}, "energy.tracking_mode: 'gpu' is not one of: machine, process"),
+    ],
+)
+def test_bad_settings_are_user_errors(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(UserError) as err:
+        EnergyMeter(**kwargs)
+    assert str(err.value) == message
+
+
+def test_process_tracking_mode_is_recorded(fast: dict[str, Any]) -> None:
+    with EnergyMeter("USA", tracking_mode="process", **fast) as meter:
+        with meter.window("w") as e:
+            busy(0.1)
+    assert e["tracking_mode"] == "process"
+    assert e["provenance_detail"]["cpu"]["tracking_mode"] == "process"
+    assert e["total_kwh"] > 0
+
+
+def test_overall_source() -> None:
+    assert overall_source({"cpu": "measured:rapl", "gpu": "measured:nvml", "ram": "estimated:ram-model"}) == "mixed"
+    assert overall_source({"cpu": "measured:rapl", "gpu": "none", "ram": "measured:raspberry-pmic"}) == "measured"
+    assert overall_source({"cpu": "estimated:tdp", "gpu": "none", "ram": "estimated:ram-model"}) == "estimated"
+
+
+# --------------------------------------------------------------------------- offline guarantee
+def test_no_socket_is_opened(connect_attempts: list[Any], fast: dict[str, Any]) -> None:
+    with EnergyMeter("DEU", **fast) as meter:
+        assert meter.available, meter.reason
+        with meter.window("w") as e:
+            busy(0.2)
+    assert e["total_kwh"] > 0
+    assert connect_attempts == []
+
+
+# --------------------------------------------------------------------------- failure modes
+def test_stale_lock_file_does_not_block_and_is_left_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast: dict[str, Any]
+) -> None:
+    import codecarbon.lock
+    from codecarbon import OfflineEmissionsTracker
+
+    lockfile = tmp_path / ".codecarbon.lock"
+    lockfile.write_text("")  # what a killed codecarbon process leaves behind: an empty file, no pid
+    monkeypatch.setattr(codecarbon.lock, "LOCKFILE", str(lockfile))
+    monkeypatch.setenv("CODECARBON_ALLOW_MULTIPLE_RUNS", "false")
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        # The stale lock really blocks a tracker that honours it...
+        blocked = OfflineEmissionsTracker(country_iso_code="USA", allow_multiple_runs=False, output_methods=[],
+                                          log_level="critical")
+        assert blocked._another_instance_already_running is True
+    finally:
+        for s, h in handlers.items():  # codecarbon's Lock() installs its own SIGINT/SIGTERM handlers
+            signal.signal(s, h)
+    # ...but not ours, which also leaves the process's signal handlers alone.
+    with EnergyMeter("USA", **fast) as meter:
+        assert meter.available, meter.reason
+        with meter.window("w") as e:
+            busy(0.1)
+        assert {s: signal.getsignal(s) for s in handlers} == handlers
+    assert e["total_kwh"] > 0
+    assert lockfile.exists()  # somebody else's file: not ours to delete
+
+
+def test_close_twice_and_codecarbon_stop_twice_are_harmless(fast: dict[str, Any]) -> None:
+    meter = EnergyMeter("USA", **fast)
+    tracker = meter._tracker
+    meter.close()
+    meter.close()
+    assert tracker.stop() is not None or tracker._start_time is None  # codecarbon's own stop() again: no error
+    assert not meter.available
+    meter.begin_window("after")
+    e = meter.end_window("after")
+    assert e["energy_source"] == "unavailable" and e["total_kwh"] is None
+    assert "closed" in e["reason"]
+
+
+def test_no_codecarbon_thread_is_left_after_close(fast: dict[str, Any]) -> None:
+    before = set(threading.enumerate())
+    meter = EnergyMeter("USA", **fast)
+    assert leftover_threads(), "codecarbon's samplers should be running while the meter is open"
+    with meter.window("w"):
+        busy(0.15)
+    meter.close()
+    assert leftover_threads() == []
+    assert set(threading.enumerate()) <= before
+
+
+def test_no_thread_is_left_even_when_a_sample_is_running_during_close(monkeypatch: pytest.MonkeyPatch) -> None:
+    """codecarbon's timer re-arms itself before running; a close() racing it must still leave nothing."""
+    from codecarbon.external.ram import RAM
+
+    original = RAM.measure_power_and_energy
+    running = threading.Event()
+
+    def slow(self: Any, last_duration: float) -> Any:
+        running.set()
+        time.sleep(0.03)
+        return original(self, last_duration=last_duration)
+
+    monkeypatch.setattr(RAM, "measure_power_and_energy", slow)
+    for _ in range(5):
+        running.clear()
+        meter = EnergyMeter("USA", measure_power_secs=0.01, min_duration_s=0, min_samples=1)
+        assert running.wait(2)
+        time.sleep(0.015)  # close while a timer thread is inside its sample
+        meter.close()
+        assert leftover_threads() == []
+
+
+def test_codecarbon_failing_to_start_degrades_to_unavailable(monkeypatch: pytest.MonkeyPatch, fast: dict[str, Any]) -> None:
+    from codecarbon.core.resource_tracker import ResourceTracker
+
+    def broken(self: Any) -> None:
+        raise RuntimeError("no hardware here")
+
+    monkeypatch.setattr(ResourceTracker, "set_CPU_GPU_ram_tracking", broken)
+    meter = EnergyMeter("USA", **fast)
+    assert not meter.available
+    assert meter.reason == "codecarbon could not start: RuntimeError: no hardware here"
+    meter.begin_window("w")
+    e = meter.end_window("w")
+    meter.close()
+    assert e["energy_source"] == "unavailable"
+    assert e["total_kwh"] is None and e["co2_kg"] is None  # no invented numbers
+    assert e["provenance"]["cpu"] == "unavailable: codecarbon could not start: RuntimeError: no hardware here"
+    assert leftover_threads() == []
+
+
+def test_codecarbon_missing_degrades_to_unavailable(monkeypatch: pytest.MonkeyPatch, fast: dict[str, Any]) -> None:
+    monkeypatch.setitem(sys.modules, "codecarbon", None)
+    meter = EnergyMeter("USA", **fast)
+    assert not meter.available and "ModuleNotFoundError" in meter.reason
+    meter.close()
+
+
+PLANTED = """[codecarbon]
+country_iso_code = {country}
+region = {region}
+pue = {pue}
+force_cpu_power = {cpu}
+force_ram_power = {ram}
+force_carbon_intensity_g_co2e_kwh = 1
+measure_power_secs = 30
+tracking_mode = process
+allow_multiple_runs = false
+output_methods = csv,api
+save_to_file = true
+save_to_api = true
+api_endpoint = http://127.0.0.1:9/api
+emissions_endpoint = http://127.0.0.1:9/emissions
+electricitymaps_api_token = leaked-token
+co2_signal_api_token = leaked-token
+log_level = debug
+"""
+
+
+@pytest.mark.parametrize("malformed", [False, True])
+def test_user_codecarbon_config_does_not_leak_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, connect_attempts: list[Any], fast: dict[str, Any],
+    malformed: bool,
+) -> None:
+    home, cwd = tmp_path / "home", tmp_path / "cwd"
+    home.mkdir()
+    cwd.mkdir()
+    if malformed:
+        (home / ".codecarbon.config").write_text("this is not an ini file\n[[[\n")
+    else:
+        (home / ".codecarbon.config").write_text(PLANTED.format(country="FRA", region="x", pue=3, cpu=999, ram=777))
+    (cwd / ".codecarbon.config").write_text(PLANTED.format(country="DEU", region="y", pue=4, cpu=888, ram=666))
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(cwd)
+    for key, value in {"COUNTRY_ISO_CODE": "CHN", "PUE": "5", "FORCE_CPU_POWER": "555", "MEASURE_POWER_SECS": "20",
+                       "EMISSIONS_ENDPOINT": "http://127.0.0.1:9/env", "SAVE_TO_API": "true"}.items():
+        monkeypatch.setenv(f"CODECARBON_{key}", value)
+    from codecarbon.core.config import get_hierarchical_config
+
+    if not malformed:
+        assert get_hierarchical_config()["country_iso_code"] == "CHN"  # the plants are live for codecarbon
+    with EnergyMeter("USA", **fast) as meter:
+        assert meter.available, meter.reason
+        with meter.window("w") as e:
+            busy(0.2)
+        conf = meter._tracker._conf
+    assert e["country"] == "USA" and e["carbon_intensity_g_per_kwh"] == pytest.approx(usa_intensity())
+    assert e["measure_power_secs"] == 0.1 and e["tracking_mode"] == "machine"
+    assert conf["pue"] == 1.0 and conf["force_cpu_power"] is None and conf["force_ram_power"] is None
+    assert conf["emissions_endpoint"] is None and conf["save_to_api"] is False and conf["save_to_file"] is False
+    assert e["provenance_detail"]["cpu"]["tdp_w"] not in (999, 888, 555)
+    assert e["ram_power_w"] < 100  # not 777 W × PUE
+    assert connect_attempts == []
+    assert list(cwd.iterdir()) == [cwd / ".codecarbon.config"]  # no emissions.csv or anything else written
+
+
+@pytest.mark.parametrize("kind", ["permission", "directory"])
+def test_unreadable_rapl_falls_back_to_estimation_and_says_so(fake_rapl: Any, fast: dict[str, Any], kind: str) -> None:
+    fake_rapl(kind)
+    with EnergyMeter("USA", **fast) as meter:
+        assert meter.available, meter.reason
+        with meter.window("w") as e:
+            busy(0.2)
+    assert e["provenance"]["cpu"].startswith("estimated:")
+    assert e["energy_source"] == "estimated"
+    assert "present but unreadable" in e["provenance_detail"]["cpu"]["rapl"]
+    assert e["cpu_kwh"] > 0
+
+
+def test_readable_rapl_is_measured_from_the_counter(fake_rapl: Any, fast: dict[str, Any]) -> None:
+    rapl = fake_rapl("readable")
+    with EnergyMeter("USA", **fast) as meter:
+        assert meter.available, meter.reason
+        rapl.set_uj(5_000_000)
+        meter.begin_window("w")
+        busy(0.15)
+        rapl.set_uj(5_000_000 + 18_000_000)  # 18 J spent by the "CPU package" during the window
+        busy(0.15)
+        e = meter.end_window("w")
+    assert e["provenance"]["cpu"] == "measured:rapl"
+    assert e["energy_source"] == "mixed"  # RAM is still codecarbon's estimate
+    assert e["provenance_detail"]["cpu"]["counters"] == [str(rapl.energy)]
+    # codecarbon converts µJ with 2.77778e-13 kWh/µJ (not 1/3.6e12): 8e-7 relative error
+    assert e["cpu_kwh"] == pytest.approx(18.0 / 3.6e6, rel=1e-6)
+    assert math.isclose(e["cpu_power_w"], 18.0 / e["duration_s"], rel_tol=1e-6)
+
+
+def test_a_silent_rapl_counter_is_flagged(fake_rapl: Any) -> None:
+    fake_rapl("readable")  # the counter never moves
+    with EnergyMeter("USA", measure_power_secs=0.1, min_duration_s=0.2, min_samples=1) as meter:
+        with meter.window("w") as e:
+            busy(0.25)
+    assert e["provenance"]["cpu"] == "measured:rapl" and e["cpu_kwh"] == 0
+    assert e["low_confidence"] is True and "reported nothing" in e["low_confidence_reason"]

@@ -1,0 +1,118 @@
+"""The machine fingerprint behind `greenbench env`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from greenbench.measure import env
+
+
+def test_fingerprint_is_fast_and_imports_no_framework_and_no_codecarbon() -> None:
+    code = (
+        "import sys, time, json\n"
+        "t = time.perf_counter()\n"
+        "from greenbench.measure.env import fingerprint, format_fingerprint\n"
+        "fp = fingerprint(); text = format_fingerprint(fp)\n"
+        "dt = time.perf_counter() - t\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'tensorflow', 'keras', 'codecarbon', 'jax'))\n"
+        "print(json.dumps({'seconds': dt, 'imported': bad}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["imported"] == []
+    assert result["seconds"] < 1.0
+
+
+def test_fingerprint_content() -> None:
+    fp = env.fingerprint()
+    json.dumps(fp, allow_nan=False)
+    cpu = fp["cpu"]
+    assert cpu["model"] and cpu["logical_cores"] >= 1 and cpu["arch"]
+    assert fp["memory_bytes"] > 0
+    assert isinstance(fp["gpus"], list)
+    assert fp["os"]["system"] and fp["os"]["kernel"] and fp["python"]["version"] == ".".join(map(str, sys.version_info[:3]))
+    v = fp["versions"]
+    assert v["greenbench"] and v["numpy"] and v["codecarbon"]
+    assert set(v) >= {"torch", "tensorflow", "pandas"}  # None where not installed
+    assert fp["machine"].startswith(fp["hostname"])
+    caps = fp["energy_capabilities"]
+    assert set(caps) >= {"cpu", "gpu", "ram", "summary"}
+    if not fp["rapl"]["readable"] and not fp["gpus"]:  # this CI machine: no RAPL, no GPU
+        assert caps["cpu"] == "estimated" and caps["gpu"] == "none" and caps["summary"] == "estimated"
+
+
+def test_framework_versions_come_from_metadata(monkeypatch: pytest.MonkeyPatch) -> None:
+    from importlib import metadata
+
+    def fake(dist: str) -> str:
+        if dist in ("torch", "tensorflow-cpu"):
+            return {"torch": "9.9.9", "tensorflow-cpu": "8.8.8"}[dist]
+        raise metadata.PackageNotFoundError(dist)
+
+    monkeypatch.setattr(metadata, "version", fake)
+    v = env.versions()
+    assert v["torch"] == "9.9.9" and v["tensorflow"] == "8.8.8" and v["numpy"] is None
+    assert v["greenbench"]  # falls back to the package's own version
+
+
+def test_machine_label(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(env.MACHINE_ENV, raising=False)
+    a = env.machine_label("host", "Intel(R) Xeon(R) Gold 6230")
+    assert a == env.machine_label("host", "Intel(R) Xeon(R) Gold 6230")  # stable
+    assert a.startswith("host-") and len(a) == len("host-") + 6
+    assert a != env.machine_label("host", "AMD EPYC 7763")
+    monkeypatch.setenv(env.MACHINE_ENV, "ci-runner-3")
+    assert env.machine_label("host", "x") == "ci-runner-3"
+    assert env.fingerprint()["machine"] == "ci-runner-3"
+
+
+def test_rapl_status_on_a_fake_tree(fake_rapl: Any) -> None:
+    rapl = fake_rapl("readable")
+    status = env.rapl_status()
+    assert status["present"] and status["readable"] == [str(rapl.energy)] and status["unreadable"] == {}
+    caps = env.energy_capabilities(status, [])
+    assert caps["cpu"] == "measured:rapl" and caps["summary"] == "mixed"
+
+
+def test_unreadable_rapl_is_reported(fake_rapl: Any) -> None:
+    rapl = fake_rapl("permission")
+    status = env.rapl_status()
+    assert status["present"] and status["readable"] == []
+    assert "PermissionError" in status["unreadable"][str(rapl.energy)]
+    caps = env.energy_capabilities(status, [])
+    assert caps["cpu"] == "estimated" and "cannot be read" in caps["cpu_note"]
+
+
+def test_no_powercap_tree(tmp_path: Path) -> None:
+    status = env.rapl_status(tmp_path / "absent")
+    assert status == {"root": str(tmp_path / "absent"), "present": False, "readable": [], "unreadable": {}}
+
+
+def test_gpus_reported_and_nvml_forecast() -> None:
+    gpus = [{"index": 0, "name": "NVIDIA H100", "memory_bytes": 80 * 1024**3, "driver": "550.1", "vendor": "nvidia"}]
+    caps = env.energy_capabilities({"root": "/x", "present": False, "readable": [], "unreadable": {}}, gpus)
+    assert caps["gpu"] == "measured:nvml" and caps["summary"] == "mixed"
+    text = env.format_fingerprint({**env.fingerprint(), "gpus": gpus, "energy_capabilities": caps})
+    assert "0: NVIDIA H100 (80.0 GiB, driver 550.1)" in text
+
+
+def test_format_fingerprint_lists_the_essentials() -> None:
+    fp = env.fingerprint()
+    text = env.format_fingerprint(fp)
+    for label in ("Machine", "CPU", "Cores", "Memory", "GPUs", "OS", "Python", "Packages", "Energy"):
+        assert any(line.startswith(label) for line in text.splitlines()), label
+    assert fp["cpu"]["model"] in text and fp["machine"] in text
+    assert "codecarbon" in text and "torch" in text
+
+
+def test_a_broken_probe_does_not_break_the_fingerprint(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(env, "_gpus_nvml", lambda: None)
+    monkeypatch.setattr(env.shutil, "which", lambda name: "/nonexistent/nvidia-smi")
+    assert env.gpus() == []  # nvidia-smi cannot run: no GPUs, no exception
