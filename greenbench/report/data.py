@@ -538,6 +538,10 @@ def flatten(d: Any, prefix: str = "") -> dict[str, str]:
             key = f"{prefix}.{k}" if prefix else str(k)
             if isinstance(v, dict) and v:
                 out.update(flatten(v, key))
+            elif str(k).endswith("_bytes") and fmt.finite(v):
+                out[key] = f"{fmt.size(v)} ({int(v):,} bytes)"
+            elif isinstance(v, list) and not v:
+                out[key] = "none"
             else:
                 out[key] = fmt.truncate(_compact(v) if isinstance(v, (dict, list)) else ("" if v is None else v), 200)
     return out

@@ -79,6 +79,11 @@ def test_provenance_and_environment_tables(make_record, write_records):
     assert env["machines"] == ["other", "test-machine"]
     assert env["versions"]["torch"] == {"other": "2.13.0", "test-machine": "2.13.0"}
     assert env["system"]["cpu.model"]["other"] == "Synthetic CPU"
+    assert rd.flatten({"memory_bytes": 25_276_514_304, "gpus": [], "os": {"system": "Linux"}}) == {
+        "memory_bytes": "25.3 GB (25,276,514,304 bytes)",
+        "gpus": "none",
+        "os.system": "Linux",
+    }
 
 
 def test_decode_samples():
