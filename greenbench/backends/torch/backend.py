@@ -34,6 +34,14 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+def as_tensor(a: np.ndarray, dtype: Any, device: torch.device) -> torch.Tensor:
+    """``a`` as a torch tensor on ``device``; read-only arrays (the data layer's) are copied first."""
+    a = np.asarray(a, dtype=dtype)
+    if not a.flags.writeable or not a.flags.c_contiguous:
+        a = np.array(a, dtype=dtype, order="C")
+    return torch.from_numpy(a).to(device)
+
+
 def _device_reason(device: str) -> str | None:
     if device == "cpu":
         return None
@@ -63,7 +71,7 @@ class TorchModel:
 
     @torch.inference_mode()
     def _logits(self, x: np.ndarray) -> np.ndarray:
-        xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device)
+        xt = as_tensor(x, np.float32, self.device)
         return self.module(xt).float().cpu().numpy()
 
     def predict(self, x: np.ndarray) -> np.ndarray:
@@ -92,8 +100,8 @@ class _Stepper:
         self.module = module
         self.optimizer = optimizer
         dev = backend.device
-        self.x = torch.from_numpy(np.ascontiguousarray(data.x_train, dtype=np.float32)).to(dev)
-        self.y = torch.from_numpy(np.asarray(data.y_train, dtype=np.int64)).to(dev)
+        self.x = as_tensor(data.x_train, np.float32, dev)
+        self.y = as_tensor(data.y_train, np.int64, dev)
         self.loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
         self.correct = torch.zeros((), dtype=torch.int64, device=dev)
 
@@ -104,7 +112,7 @@ class _Stepper:
 
     def step(self, index: np.ndarray, x_batch: np.ndarray | None, lr: float) -> None:
         idx = torch.from_numpy(index).to(self.backend.device, non_blocking=True)
-        xb = self.x[idx] if x_batch is None else torch.from_numpy(x_batch).to(self.backend.device)
+        xb = self.x[idx] if x_batch is None else as_tensor(x_batch, np.float32, self.backend.device)
         yb = self.y[idx]
         loss, logits = self.backend._objective(self.module, xb, yb)
         self.optimizer.zero_grad()
@@ -120,7 +128,7 @@ class _Stepper:
     def logits(self, x: np.ndarray) -> np.ndarray:
         self.module.eval()
         with torch.inference_mode():
-            out = self.module(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.backend.device))
+            out = self.module(as_tensor(x, np.float32, self.backend.device))
         return out.float().cpu().numpy()
 
 
@@ -246,8 +254,8 @@ class TorchBackend:
         """One optimizer step on (x, y) in training mode; returns the batch objective before the step."""
         assert self.model is not None and self.optimizer is not None, "build() first"
         self.model.train()
-        xb = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device)
-        yb = torch.from_numpy(np.asarray(y, dtype=np.int64)).to(self.device)
+        xb = as_tensor(x, np.float32, self.device)
+        yb = as_tensor(y, np.int64, self.device)
         loss, _ = self._objective(self.model, xb, yb)
         self.optimizer.zero_grad()
         loss.backward()

@@ -68,7 +68,8 @@ class CNN(nn.Module):
         self.head = nn.Linear(arch["dense"], NUM_CLASSES)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = x.unsqueeze(1)  # NCHW
+        # NCHW shape in channels-last memory (see build_model): oneDNN's fast layout, Keras' native one.
+        h = x.unsqueeze(1).contiguous(memory_format=torch.channels_last)
         for conv in self.convs:
             h = self.act(conv(h))
         h = self.drop(self.pool(h))
@@ -234,7 +235,12 @@ BUILDERS: dict[str, Callable[[Mapping[str, Any]], nn.Module]] = {
 def build_model(model: str, arch: Mapping[str, Any]) -> nn.Module:
     """The torch module of ``model``; call :func:`load_canonical` to give it its initial weights."""
     weight_specs(model, arch)  # validates the architecture with a clear message
-    return BUILDERS[model](arch)
+    module = BUILDERS[model](arch)
+    if model == "cnn":
+        # Channels-last convolutions: about 25 % faster training steps on CPU (oneDNN) than NCHW,
+        # measured on the default CNN; the values and the NCHW shapes are unchanged.
+        module = module.to(memory_format=torch.channels_last)
+    return module
 
 
 # --------------------------------------------------------------------------- layout mapping
