@@ -47,6 +47,7 @@ Isolation and containment of codecarbon's known failure modes
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import shutil
@@ -219,6 +220,7 @@ def _reap_schedulers(schedulers: list[Any], timeout: float) -> None:
 
 
 # --------------------------------------------------------------------------- provenance
+@functools.lru_cache(maxsize=8)
 def _cpu_table_match(model: str | None) -> tuple[str | None, float | None]:
     """(name matched in codecarbon's CPU power table, its TDP in W) — codecarbon's own matcher."""
     if not model:

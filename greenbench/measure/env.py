@@ -240,18 +240,18 @@ def energy_capabilities(rapl: dict[str, Any], gpu_list: list[dict[str, Any]]) ->
         cpu = "estimated"
         if rapl["present"]:
             first = next(iter(rapl["unreadable"].items()))
-            cpu_note = (f"RAPL counters exist but cannot be read ({first[0]}: {first[1]}); CPU power will be "
-                        "estimated from its TDP and load (make energy_uj readable to measure it)")
+            cpu_note = (f"RAPL counters exist but cannot be read ({first[0]}: {first[1]}): TDP × load estimate "
+                        "(make energy_uj readable to measure instead)")
         elif sys.platform.startswith("linux"):
-            cpu_note = "no RAPL counters on this machine (VM/container or non-Intel/AMD); CPU power estimated from TDP and load"
+            cpu_note = "no RAPL counters (VM or container?): TDP × load estimate"
         elif sys.platform == "darwin":
-            cpu_note = "powermetrics needs root; CPU power estimated from TDP and load"
+            cpu_note = "powermetrics needs root: TDP × load estimate"
         else:
-            cpu_note = "no CPU energy counter available; CPU power estimated from TDP and load"
+            cpu_note = "no CPU energy counter: TDP × load estimate"
     nvidia = [g for g in gpu_list if g.get("vendor") == "nvidia"]
     gpu = "measured:nvml" if nvidia else "none"
     gpu_note = f"{len(nvidia)} NVIDIA GPU(s) via NVML" if nvidia else "no NVIDIA GPU found"
-    ram, ram_note = "estimated:ram-model", "codecarbon's RAM model (about 5 W per DIMM, DIMM count from memory size)"
+    ram, ram_note = "estimated:ram-model", "codecarbon's RAM model (~5 W per DIMM)"
     kinds = {cpu.partition(":")[0], ram.partition(":")[0]} | ({"measured"} if nvidia else set())
     summary = kinds.pop() if len(kinds) == 1 else "mixed"
     return {"cpu": cpu, "cpu_note": cpu_note, "gpu": gpu, "gpu_note": gpu_note, "ram": ram, "ram_note": ram_note,

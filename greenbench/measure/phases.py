@@ -129,6 +129,12 @@ class PeakRSS:
             peak, self._peak = max(self._peak, rss), rss
         return peak
 
+    def __del__(self) -> None:  # a recorder that was never closed must not hold the high-water mark
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001
+            pass
+
     def close(self) -> None:
         global _hwm_in_use
         self._stop.set()

@@ -117,3 +117,59 @@ def fake_rapl(
         return rapl
 
     return make
+
+
+class FakeNVML:
+    """A stand-in for the ``pynvml`` module, driven by data: one GPU whose counters the test sets."""
+
+    NVML_TEMPERATURE_GPU = 0
+
+    class NVMLError(Exception):
+        pass
+
+    class NVMLError_NotSupported(NVMLError):  # noqa: N801 - pynvml's name
+        pass
+
+    class c_nvmlMemory_t:  # noqa: N801 - pynvml's name
+        def __init__(self, total: int, free: int, used: int) -> None:
+            self.total, self.free, self.used = total, free, used
+
+    def __init__(self) -> None:
+        self.energy_mj = 1_000_000  # board energy counter, millijoules since driver load
+        self.power_mw = 75_000
+        self.name = "NVIDIA Fake H100"
+
+    # the calls codecarbon 3.3 and greenbench make
+    def nvmlInit(self) -> None: ...  # noqa: N802, E704
+    def nvmlShutdown(self) -> None: ...  # noqa: N802, E704
+    def nvmlSystemGetDriverVersion(self) -> str: return "550.54"  # noqa: N802, E704
+    def nvmlDeviceGetCount(self) -> int: return 1  # noqa: N802, E704
+    def nvmlDeviceGetHandleByIndex(self, i: int) -> int: return i  # noqa: N802, E704
+    def nvmlDeviceGetName(self, h: int) -> str: return self.name  # noqa: N802, E704
+    def nvmlDeviceGetUUID(self, h: int) -> str: return "GPU-00000000-fake"  # noqa: N802, E704
+    def nvmlDeviceGetMemoryInfo(self, h: int) -> Any: return self.c_nvmlMemory_t(80 * 1024**3, 79 * 1024**3, 1024**3)  # noqa: N802, E704, E501
+    def nvmlDeviceGetTemperature(self, h: int, kind: int) -> int: return 40  # noqa: N802, E704
+    def nvmlDeviceGetPowerUsage(self, h: int) -> int: return self.power_mw  # noqa: N802, E704
+    def nvmlDeviceGetEnforcedPowerLimit(self, h: int) -> int: return 700_000  # noqa: N802, E704
+    def nvmlDeviceGetTotalEnergyConsumption(self, h: int) -> int: return self.energy_mj  # noqa: N802, E704
+    def nvmlDeviceGetUtilizationRates(self, h: int) -> Any: return type("U", (), {"gpu": 50, "memory": 10})()  # noqa: N802, E704, E501
+    def nvmlDeviceGetComputeMode(self, h: int) -> int: return 0  # noqa: N802, E704
+    def nvmlDeviceGetComputeRunningProcesses(self, h: int) -> list: return []  # noqa: N802, E704
+    def nvmlDeviceGetGraphicsRunningProcesses(self, h: int) -> list: return []  # noqa: N802, E704
+
+
+@pytest.fixture
+def fake_nvml(monkeypatch: pytest.MonkeyPatch, fresh_codecarbon_hardware: None) -> FakeNVML:
+    """Make codecarbon (and greenbench's fingerprint) see one NVIDIA GPU through a fake NVML."""
+    import sys
+
+    from codecarbon.core import gpu as cc_gpu
+    from codecarbon.core import gpu_nvidia
+
+    nvml = FakeNVML()
+    monkeypatch.setattr(gpu_nvidia, "pynvml", nvml)
+    monkeypatch.setattr(cc_gpu, "PYNVML_AVAILABLE", True)
+    monkeypatch.setattr(cc_gpu, "is_nvidia_system", lambda: True)
+    monkeypatch.setattr(cc_gpu, "is_rocm_system", lambda: False)
+    monkeypatch.setitem(sys.modules, "pynvml", nvml)
+    return nvml

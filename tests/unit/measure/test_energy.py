@@ -371,3 +371,19 @@ def test_a_silent_rapl_counter_is_flagged(fake_rapl: Any) -> None:
             busy(0.25)
     assert e["provenance"]["cpu"] == "measured:rapl" and e["cpu_kwh"] == 0
     assert e["low_confidence"] is True and "reported nothing" in e["low_confidence_reason"]
+
+
+def test_gpu_energy_is_measured_through_nvml(fake_nvml: Any, fast: dict[str, Any]) -> None:
+    with EnergyMeter("USA", **fast) as meter:
+        assert meter.available, meter.reason
+        meter.begin_window("train")
+        busy(0.1)
+        fake_nvml.energy_mj += 7_200_000  # 7.2 kJ on the board's energy counter = 2 Wh
+        busy(0.1)
+        e = meter.end_window("train")
+    assert e["provenance"]["gpu"] == "measured:nvml"
+    assert e["energy_source"] == "mixed"  # CPU and RAM are estimated on this machine
+    assert e["provenance_detail"]["gpu"]["devices"] == ["NVIDIA Fake H100"]
+    assert e["provenance_detail"]["gpu"]["method"] == "energy counter"
+    assert e["gpu_kwh"] == pytest.approx(0.002, rel=1e-6)
+    assert e["total_kwh"] == pytest.approx(e["cpu_kwh"] + 0.002 + e["ram_kwh"], rel=1e-6)

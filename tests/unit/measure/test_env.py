@@ -116,3 +116,10 @@ def test_a_broken_probe_does_not_break_the_fingerprint(monkeypatch: pytest.Monke
     monkeypatch.setattr(env, "_gpus_nvml", lambda: None)
     monkeypatch.setattr(env.shutil, "which", lambda name: "/nonexistent/nvidia-smi")
     assert env.gpus() == []  # nvidia-smi cannot run: no GPUs, no exception
+
+
+def test_gpus_through_nvml(fake_nvml: Any) -> None:
+    fp = env.fingerprint()
+    assert fp["gpus"] == [{"index": 0, "name": "NVIDIA Fake H100", "memory_bytes": 80 * 1024**3,
+                           "driver": "550.54", "vendor": "nvidia"}]
+    assert fp["energy_capabilities"]["gpu"] == "measured:nvml"
