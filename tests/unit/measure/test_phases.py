@@ -26,10 +26,11 @@ def busy(seconds: float) -> None:
         pass
 
 
-def touch(n_bytes: int) -> int:
-    """Allocate and write ``n_bytes`` (so they are resident), then free them."""
+def touch(n_bytes: int, hold_s: float = 0.05) -> int:
+    """Allocate and write ``n_bytes`` (so they are resident), hold them ``hold_s``, then free them."""
     a = np.ones(n_bytes // 8)
     s = int(a[:: 4096 // 8].sum())
+    time.sleep(hold_s)  # long enough for the sampling fallback to see it
     del a
     return s
 
@@ -110,10 +111,8 @@ def test_peak_rss_is_per_phase(method: str, monkeypatch: pytest.MonkeyPatch, tmp
         with rec.phase("outer"):
             with rec.phase("big"):
                 touch(200 * MIB)
-                time.sleep(0.05)  # let the sampler see it
             with rec.phase("small"):
                 touch(20 * MIB)
-                time.sleep(0.05)
         got = rec.take()
     assert got["big"]["peak_rss_bytes"] >= base + 180 * MIB
     # a lifetime peak would carry the 200 MiB into "small"; a per-phase peak does not
