@@ -1,0 +1,333 @@
+"""``compare(base, head)``: match runs by workload, compare each metric over the repeats."""
+
+from __future__ import annotations
+
+import json
+import math
+import zlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from greenbench.compare.guard import guard_messages
+from greenbench.compare.load import LABEL_COLUMNS, WORKLOAD_COLUMNS, Side, load_side, workload_key
+from greenbench.compare.metrics import METRIC_SPECS, MetricSpec, parse_pp, parse_threshold, resolve_metrics
+from greenbench.compare.stats import VERDICTS, Verdict, compare_samples
+from greenbench.errors import UserError
+
+@dataclass(frozen=True)
+class Row:
+    """One workload × one metric. Means and differences are in the metric's stored unit."""
+
+    workload: dict[str, Any]  # the readable workload columns (backend, model, …, train_samples, test_samples)
+    label: str  # e.g. "torch/mlp/cpu/adam/none" (+ the settings that tell workloads apart)
+    machine: str | None  # set when runs are paired per machine across several machines
+    metric: str
+    unit: str  # display unit (see MetricSpec.scale)
+    direction: str  # "lower" or "higher" is better
+    n_base: int
+    n_head: int
+    base_mean: float
+    head_mean: float
+    base_std: float
+    head_std: float
+    ratio: float  # head_mean / base_mean
+    ratio_ci_low: float
+    ratio_ci_high: float
+    diff: float  # head_mean - base_mean
+    diff_ci_low: float
+    diff_ci_high: float
+    p_value: float | None
+    verdict: Verdict
+    note: str
+
+    @property
+    def spec(self) -> MetricSpec:
+        return METRIC_SPECS[self.metric]
+
+    @property
+    def name(self) -> str:
+        """Workload label, prefixed with the machine when runs are paired per machine."""
+        return f"{self.machine}: {self.label}" if self.machine else self.label
+
+
+@dataclass
+class Comparison:
+    """The result of :func:`compare`: rows, the guard's messages and what did not match."""
+
+    base: list[str]
+    head: list[str]
+    rows: list[Row]
+    guard_messages: list[str]
+    unmatched: dict[str, list[str]]  # {"base": [labels only in base], "head": [labels only in head]}
+    newly_failing: list[str]  # completed on base, only failed runs on head
+    metrics: list[str]
+    threshold: float
+    accuracy_threshold_pp: float
+    alpha: float
+    confidence: float
+    paired_by_machine: bool
+    base_machines: list[str] = field(default_factory=list)
+    head_machines: list[str] = field(default_factory=list)
+
+    @property
+    def regressions(self) -> list[Row]:
+        return [r for r in self.rows if r.verdict == "regressed"]
+
+    @property
+    def improvements(self) -> list[Row]:
+        return [r for r in self.rows if r.verdict == "improved"]
+
+    @property
+    def has_regression(self) -> bool:
+        """A flagged regression, or a workload that completed on base and only fails on head."""
+        return bool(self.regressions or self.newly_failing)
+
+    def counts(self) -> dict[str, int]:
+        out = {v: 0 for v in VERDICTS}
+        for r in self.rows:
+            out[r.verdict] += 1
+        return out
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per workload × metric (the workload columns spread out)."""
+        recs = []
+        for r in self.rows:
+            d = asdict(r)
+            d.update(d.pop("workload"))
+            recs.append(d)
+        return pd.DataFrame(recs)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["counts"] = self.counts()
+        d["has_regression"] = self.has_regression
+        return _clean(d)
+
+
+def _clean(obj: Any) -> Any:
+    """JSON-ready: NaN → None, numpy scalars → Python, tuples → lists."""
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    return _plain(obj)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _short(field_name: str) -> str:
+    for prefix in ("training.", "data.", "optimizer_config."):
+        if field_name.startswith(prefix):
+            return field_name[len(prefix):]
+    return field_name
+
+
+def _labels(idents: dict[str, dict[str, str]], heads: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """``backend/model/device/optimizer/compression``, plus the settings that tell apart workloads
+    sharing that label (dropout, widths, epochs, data subset …)."""
+    groups: dict[str, list[str]] = {}
+    for k in idents:
+        groups.setdefault("/".join(str(heads[k].get(c, "?")) for c in LABEL_COLUMNS), []).append(k)
+    out = {}
+    for base, keys in groups.items():
+        fields = {f for k in keys for f in idents[k]}
+        varying, vectors = [], set()
+        # A field repeating another's values (arch.dropout and dropout, training.l2 and l2) is
+        # shown once, under the shorter name.
+        for f in sorted(fields, key=lambda f: (f.count("."), len(f), f)):
+            vector = tuple(idents[k].get(f) for k in keys)
+            if f in LABEL_COLUMNS or len(set(vector)) < 2 or vector in vectors:
+                continue
+            vectors.add(vector)
+            varying.append(f)
+        for k in keys:
+            extra = []
+            for f in varying:
+                v = idents[k].get(f)
+                if v is None:
+                    continue
+                try:
+                    v = json.loads(v)
+                except (TypeError, ValueError):
+                    pass
+                extra.append(f"{_short(f)}={json.dumps(v) if isinstance(v, (list, dict)) else v}")
+            out[k] = base + (f" ({', '.join(extra)})" if extra else "")
+    # Identical labels for different workloads would hide a difference: disambiguate by key.
+    seen: dict[str, list[str]] = {}
+    for k, lab in out.items():
+        seen.setdefault(lab, []).append(k)
+    for lab, ks in seen.items():
+        if len(ks) > 1:
+            for k in ks:
+                out[k] = f"{lab} [{k[:8]}]"
+    return out
+
+
+def _assign_keys(base: Side, head: Side) -> dict[str, list[str]]:
+    """Give every run a ``_key`` over the config fields both sides know; return the one-sided fields."""
+    fb = set().union(*base.frame["_ident"]) if len(base.frame) else set()
+    fh = set().union(*head.frame["_ident"]) if len(head.frame) else set()
+    common = fb & fh
+    for side in (base, head):
+        side.frame["_key"] = [workload_key(ident, common) for ident in side.frame["_ident"]]
+    return {"base": sorted(fb - fh), "head": sorted(fh - fb)}
+
+
+def _explain_no_match(base: pd.DataFrame, head: pd.DataFrame, paired: bool) -> str:
+    diffs = []
+    for col in [*WORKLOAD_COLUMNS, "machine"] if paired else WORKLOAD_COLUMNS:
+        b = sorted({str(v) for v in base[col].dropna()})
+        h = sorted({str(v) for v in head[col].dropna()})
+        if b and h and not set(b) & set(h):
+            diffs.append(f"{col}: base {', '.join(b)}; head {', '.join(h)}")
+    if not diffs:
+        fb = {f: v for ident in base["_ident"] for f, v in ident.items()}
+        fh = {f: v for ident in head["_ident"] for f, v in ident.items()}
+        diffs = [f"{f}: base {fb[f]}; head {fh[f]}" for f in sorted(set(fb) & set(fh)) if fb[f] != fh[f]][:4]
+    why = f" (they differ in {' / '.join(diffs)})" if diffs else ""
+    return f"nothing to compare: no workload of head matches one of base{why}"
+
+
+def compare(
+    base_paths: str | Path | Sequence[str | Path],
+    head_paths: str | Path | Sequence[str | Path],
+    metrics: Sequence[str] | str | None = None,
+    threshold: float | str = 0.10,
+    alpha: float = 0.05,
+    *,
+    accuracy_threshold_pp: float | str = 0.5,
+    confidence: float = 0.95,
+    n_resamples: int = 9999,
+    seed: int = 0,
+    by_machine: bool | None = None,
+) -> Comparison:
+    """Compare the runs under ``head_paths`` with those under ``base_paths``, workload by workload.
+
+    Runs match when their resolved configuration is the same apart from the seed and from
+    where/how they ran (``runner``, ``energy``, ``data.dir``, suite name); seeds and repeated
+    runs are the samples. With ``by_machine=None`` runs are also paired per machine when both
+    sides share a machine label (CI matrices); otherwise sides from different machines are a
+    hardware comparison, which the guard says.
+
+    ``threshold`` is the minimum relative change (0.1 or "10%") for every metric except
+    accuracy, whose minimum change is ``accuracy_threshold_pp`` percentage points.
+    """
+    specs = resolve_metrics(metrics)
+    thr = parse_threshold(threshold)
+    acc_thr = parse_pp(accuracy_threshold_pp)
+    if not 0 < float(alpha) < 1:
+        raise UserError(f"alpha {alpha!r} must be between 0 and 1, e.g. 0.05")
+    if not 0 < float(confidence) < 1:
+        raise UserError(f"confidence {confidence!r} must be between 0 and 1, e.g. 0.95")
+
+    base = load_side(base_paths, "base")
+    head = load_side(head_paths, "head")
+    one_sided = _assign_keys(base, head)
+    bdone = base.frame[base.frame["status"] == "completed"].copy()
+    hdone = head.frame[head.frame["status"] == "completed"].copy()
+    base_machines = sorted({str(m) for m in bdone["machine"].dropna()})
+    head_machines = sorted({str(m) for m in hdone["machine"].dropna()})
+    paired = bool(set(base_machines) & set(head_machines)) if by_machine is None else bool(by_machine)
+
+    def group(df: pd.DataFrame) -> pd.Series:
+        return (df["machine"].astype(str) + "|" + df["_key"]) if paired else df["_key"]
+
+    for df in (bdone, hdone):
+        df["_group"] = group(df)
+    bkeys, hkeys = set(bdone["_group"]), set(hdone["_group"])
+    matched = sorted(bkeys & hkeys)
+    if not matched:
+        raise UserError(_explain_no_match(bdone, hdone, paired))
+
+    # Readable labels over every workload on either side (a workload has one label on every machine).
+    idents: dict[str, dict[str, str]] = {}
+    heads: dict[str, dict[str, Any]] = {}
+    key_of: dict[str, str] = {}
+    machine_of: dict[str, Any] = {}
+    for df in (bdone, hdone):
+        for g, key, ident, machine, (_, row) in zip(df["_group"], df["_key"], df["_ident"], df["machine"],
+                                                    df[WORKLOAD_COLUMNS].iterrows()):
+            key_of.setdefault(g, key)
+            machine_of.setdefault(g, _plain(machine))
+            if key not in idents:
+                idents[key] = ident
+                heads[key] = {c: _plain(row[c]) for c in WORKLOAD_COLUMNS}
+    labels = _labels(idents, heads)
+
+    # Name the machine in each row only where the rows are paired across several machines.
+    show_machine = paired and len(set(base_machines) | set(head_machines)) > 1
+
+    def shown(g: str) -> str:
+        label = labels[key_of[g]]
+        return f"{machine_of[g]}: {label}" if show_machine else label
+
+    # Workloads that completed on base but only fail on head (a crash is a regression too).
+    hfail = head.frame[head.frame["status"] == "failed"].copy()
+    failing_groups = set(group(hfail)) if not hfail.empty else set()
+    newly_failing = sorted(shown(g) for g in bkeys - hkeys if g in failing_groups)
+    unmatched = {
+        "base": sorted(shown(g) for g in bkeys - hkeys if g not in failing_groups),
+        "head": sorted(shown(g) for g in hkeys - bkeys),
+    }
+
+    rows: list[Row] = []
+    bgroups = dict(tuple(bdone.groupby("_group")))
+    hgroups = dict(tuple(hdone.groupby("_group")))
+    for g in sorted(matched, key=shown):
+        bg, hg = bgroups[g], hgroups[g]
+        for spec in specs:
+            bvals = pd.to_numeric(bg[spec.name], errors="coerce").to_numpy(dtype=float)
+            hvals = pd.to_numeric(hg[spec.name], errors="coerce").to_numpy(dtype=float)
+            rng = np.random.default_rng([seed, zlib.crc32(f"{g}|{spec.name}".encode())])
+            res = compare_samples(
+                bvals,
+                hvals,
+                direction=spec.direction,
+                effect=spec.effect,
+                threshold=acc_thr if spec.effect == "pp" else thr,
+                alpha=float(alpha),
+                confidence=float(confidence),
+                n_resamples=n_resamples,
+                rng=rng,
+            )
+            rows.append(
+                Row(
+                    workload=dict(heads[key_of[g]]),
+                    label=labels[key_of[g]],
+                    machine=machine_of[g] if show_machine else None,
+                    metric=spec.name,
+                    unit=spec.unit,
+                    direction=spec.direction,
+                    **{k: v for k, v in asdict(res).items()},
+                )
+            )
+
+    bm = bdone[bdone["_group"].isin(matched)]
+    hm = hdone[hdone["_group"].isin(matched)]
+    messages = guard_messages(base, head, bm, hm, paired_by_machine=paired, one_sided_fields=one_sided)
+    return Comparison(
+        base=base.paths,
+        head=head.paths,
+        rows=rows,
+        guard_messages=messages,
+        unmatched=unmatched,
+        newly_failing=newly_failing,
+        metrics=[s.name for s in specs],
+        threshold=thr,
+        accuracy_threshold_pp=acc_thr,
+        alpha=float(alpha),
+        confidence=float(confidence),
+        paired_by_machine=paired,
+        base_machines=base_machines,
+        head_machines=head_machines,
+    )

@@ -1,0 +1,200 @@
+"""Outputs of a comparison: Markdown (step summaries, PR comments), github-action-benchmark JSON, a rich table.
+
+github-action-benchmark's ``customSmallerIsBetter`` and ``customBiggerIsBetter`` tools read a
+JSON array of ``{"name", "unit", "value", "range"?, "extra"?}`` (``value`` a number, the others
+strings). One file holds one direction, so :func:`to_benchmark_json` takes the direction and
+``greenbench compare --json FILE`` writes FILE (smaller is better: time, energy, CO₂, …) and,
+when a higher-is-better metric (accuracy, throughput) was compared, ``<stem>-bigger.json``
+beside it. Values are the HEAD means in display units; each entry's ``extra`` carries the
+comparison with BASE.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from greenbench.compare.core import Comparison, Row
+from greenbench.compare.metrics import METRIC_SPECS
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+VERDICT_MARK = {
+    "regressed": "🔴 regressed",
+    "improved": "🟢 improved",
+    "unchanged": "⚪ unchanged",
+    "insufficient-data": "⚠️ insufficient data",
+}
+_RICH_STYLE = {"regressed": "bold red", "improved": "bold green", "unchanged": "dim", "insufficient-data": "yellow"}
+
+
+# --------------------------------------------------------------------------- formatting
+def _num(x: float | None, digits: int = 4) -> str:
+    if x is None or not math.isfinite(x):
+        return "–"
+    return f"{x:.{digits}g}"
+
+
+def value_text(row: Row, which: Literal["base", "head"]) -> str:
+    spec = METRIC_SPECS[row.metric]
+    mean = row.base_mean if which == "base" else row.head_mean
+    std = row.base_std if which == "base" else row.head_std
+    if mean is None or not math.isfinite(mean):
+        return "–"
+    unit = f" {spec.unit}" if spec.unit else ""
+    text = f"{_num(mean * spec.scale)}{unit}"
+    if std is not None and math.isfinite(std):
+        text += f" ± {_num(std * spec.scale, 2)}"
+    return text
+
+
+def change_text(row: Row) -> str:
+    """``+20.0% [+15.2%, +24.9%]`` (relative) or ``-1.20 pp [-1.50, -0.90]`` (accuracy)."""
+    spec = METRIC_SPECS[row.metric]
+    if spec.effect == "pp":
+        point, lo, hi = row.diff * 100, row.diff_ci_low * 100, row.diff_ci_high * 100
+        if not math.isfinite(point):
+            return "–"
+        ci = f" [{lo:+.2f}, {hi:+.2f}]" if math.isfinite(lo) and math.isfinite(hi) else ""
+        return f"{point:+.2f} pp{ci}"
+    if not math.isfinite(row.ratio):
+        return "–"
+    pct = lambda r: f"{(r - 1) * 100:+.1f}%"  # noqa: E731
+    ci = (f" [{pct(row.ratio_ci_low)}, {pct(row.ratio_ci_high)}]"
+          if math.isfinite(row.ratio_ci_low) and math.isfinite(row.ratio_ci_high) else "")
+    return f"{pct(row.ratio)}{ci}"
+
+
+def p_text(row: Row) -> str:
+    return "–" if row.p_value is None else f"{row.p_value:.3g}"
+
+
+def rule_text(c: Comparison) -> str:
+    return (f"a change is flagged only when Mann-Whitney U gives p < {c.alpha:g} and the effect reaches "
+            f"{c.threshold * 100:g}% (accuracy: {c.accuracy_threshold_pp:g} pp); intervals are "
+            f"{c.confidence * 100:g}% bootstrap intervals over the repeats")
+
+
+def summary_text(c: Comparison) -> str:
+    n = c.counts()
+    parts = [f"{n['regressed']} regressed", f"{n['improved']} improved", f"{n['unchanged']} unchanged",
+             f"{n['insufficient-data']} insufficient data"]
+    if c.newly_failing:
+        parts.insert(0, f"{len(c.newly_failing)} newly failing")
+    return ", ".join(parts)
+
+
+# --------------------------------------------------------------------------- Markdown
+def _cell(text: Any) -> str:
+    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").strip() or " "
+
+
+def _md_table(header: list[str], rows: list[list[str]], align: list[str]) -> list[str]:
+    sep = {"l": "---", "r": "---:", "c": ":---:"}
+    lines = ["| " + " | ".join(_cell(h) for h in header) + " |",
+             "|" + "|".join(sep[a] for a in align) + "|"]
+    lines += ["| " + " | ".join(_cell(v) for v in r) + " |" for r in rows]
+    return lines
+
+
+def to_markdown(c: Comparison, title: str = "greenbench compare") -> str:
+    """GitHub-flavoured Markdown for ``$GITHUB_STEP_SUMMARY`` or a PR comment."""
+    out = [f"## {title}", ""]
+    out.append(f"**Base** `{', '.join(c.base)}` → **Head** `{', '.join(c.head)}`"
+               + (" (paired per machine)" if c.paired_by_machine and len(c.base_machines) > 1 else ""))
+    out.append("")
+    if c.guard_messages:
+        out += ["> [!WARNING]", "> **These results may not be comparable:**"]
+        out += [f"> - {m}" for m in c.guard_messages]
+        out.append("")
+    verdict = "❌ **Regression**" if c.has_regression else "✅ No regression"
+    out += [f"{verdict}: {summary_text(c)} — {rule_text(c)}.", ""]
+    if c.newly_failing:
+        out += ["**Completed on base, failing on head:**", ""]
+        out += [f"- `{_cell(w)}`" for w in c.newly_failing]
+        out.append("")
+    flagged = [r for r in c.rows if r.verdict in ("regressed", "improved")]
+    if flagged:
+        out += ["**Flagged changes:**", ""]
+        out += [f"- {VERDICT_MARK[r.verdict]} `{_cell(r.name)}` {METRIC_SPECS[r.metric].label}: "
+                f"{_cell(change_text(r))} (p={p_text(r)})" for r in flagged]
+        out.append("")
+    header = ["Workload", "Metric", "n base/head", "Base", "Head", f"Change [{c.confidence * 100:g}% CI]", "p",
+              "Verdict", "Note"]
+    rows = [[r.name, METRIC_SPECS[r.metric].label, f"{r.n_base}/{r.n_head}", value_text(r, "base"),
+             value_text(r, "head"), change_text(r), p_text(r), VERDICT_MARK[r.verdict], r.note] for r in c.rows]
+    out += _md_table(header, rows, ["l", "l", "r", "r", "r", "r", "r", "l", "l"])
+    out.append("")
+    for side in ("base", "head"):
+        names = c.unmatched.get(side) or []
+        if names:
+            out += [f"<details><summary>{len(names)} workload(s) only in {side} (not compared)</summary>", ""]
+            out += [f"- `{_cell(n)}`" for n in names]
+            out += ["", "</details>", ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+# --------------------------------------------------------------------------- github-action-benchmark
+def _range(row: Row) -> str | None:
+    spec = METRIC_SPECS[row.metric]
+    if row.head_std is None or not math.isfinite(row.head_std):
+        return None
+    return f"± {_num(row.head_std * spec.scale, 3)}"
+
+
+def benchmark_entry(row: Row) -> dict[str, Any]:
+    """One github-action-benchmark entry: HEAD's mean, its spread, and the comparison with BASE."""
+    spec = METRIC_SPECS[row.metric]
+    entry: dict[str, Any] = {
+        "name": f"{row.name} · {spec.label}",
+        "unit": spec.unit or "1",
+        "value": float(row.head_mean * spec.scale),
+    }
+    rng = _range(row)
+    if rng is not None:
+        entry["range"] = rng
+    extra = [f"n={row.n_head} repeats (base n={row.n_base})",
+             f"base: {value_text(row, 'base')}",
+             f"change vs base: {change_text(row)}, p={p_text(row)}",
+             f"verdict: {row.verdict}" + (f": {row.note}" if row.note else "")]
+    entry["extra"] = "\n".join(extra)
+    return entry
+
+
+def to_benchmark_json(c: Comparison, direction: Literal["smaller", "bigger"] = "smaller") -> list[dict[str, Any]]:
+    """Entries for github-action-benchmark's ``customSmallerIsBetter`` (``direction="smaller"``) or
+    ``customBiggerIsBetter`` (``"bigger"``) tool: only the metrics of that direction, rows with a HEAD value."""
+    if direction not in ("smaller", "bigger"):
+        raise ValueError(f"direction must be 'smaller' or 'bigger', not {direction!r}")
+    want = "lower" if direction == "smaller" else "higher"
+    return [benchmark_entry(r) for r in c.rows
+            if r.direction == want and r.head_mean is not None and math.isfinite(r.head_mean)]
+
+
+def benchmark_json_paths(path: str | Path) -> dict[str, Path]:
+    """``bench.json`` → smaller-is-better in ``bench.json``, bigger-is-better in ``bench-bigger.json``."""
+    p = Path(path)
+    return {"smaller": p, "bigger": p.with_name(f"{p.stem}-bigger{p.suffix or '.json'}")}
+
+
+# --------------------------------------------------------------------------- terminal
+def render_table(c: Comparison) -> "Table":
+    """A rich table of every row, verdicts coloured."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title=f"greenbench compare — {summary_text(c)}", title_justify="left", show_lines=False)
+    for name, just in (("Workload", "left"), ("Metric", "left"), ("n", "right"), ("Base", "right"),
+                       ("Head", "right"), (f"Change [{c.confidence * 100:g}% CI]", "right"), ("p", "right"),
+                       ("Verdict", "left")):
+        table.add_column(name, justify=just, overflow="fold")
+    for r in c.rows:
+        verdict = r.verdict + (f"\n[dim]{escape(r.note)}[/]" if r.note else "")
+        table.add_row(
+            escape(r.name), METRIC_SPECS[r.metric].label, f"{r.n_base}/{r.n_head}", value_text(r, "base"),
+            value_text(r, "head"), change_text(r), p_text(r),
+            f"[{_RICH_STYLE[r.verdict]}]{verdict}[/]",
+        )
+    return table
