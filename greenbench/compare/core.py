@@ -198,6 +198,38 @@ def _explain_no_match(base: pd.DataFrame, head: pd.DataFrame, paired: bool) -> s
     return f"nothing to compare: no workload of head matches one of base{why}"
 
 
+def _noise_messages(rows: list[Row], thr: float, acc_thr: float) -> list[str]:
+    """Say when the repeats scatter so much that the threshold will raise false alarms.
+
+    Simulated A/A comparisons of 5 vs 5 log-normal repeats flag ~0.3 % of rows at a 5 %
+    coefficient of variation with a 10 % threshold, but ~2 % at 10 % variation: beyond half the
+    threshold, false alarms become a matter of when, not if.
+    """
+    out = []
+    for metric in dict.fromkeys(r.metric for r in rows):
+        spec = METRIC_SPECS[metric]
+        spreads = []
+        for r in rows:
+            if r.metric != metric:
+                continue
+            for std, mean in ((r.base_std, r.base_mean), (r.head_std, r.head_mean)):
+                if math.isfinite(std) and math.isfinite(mean) and mean > 0:
+                    spreads.append(std * 100 if spec.effect == "pp" else std / mean)
+        if not spreads:
+            continue
+        spread = float(np.median(spreads))
+        limit = acc_thr if spec.effect == "pp" else thr
+        if spread > limit / 2:
+            shown = f"{spread:.2g} pp" if spec.effect == "pp" else f"{spread * 100:.2g}%"
+            limit_txt = f"{limit:g} pp" if spec.effect == "pp" else f"{limit * 100:g}%"
+            out.append(
+                f"{spec.label} varies by {shown} between repeats (median standard deviation"
+                f"{'' if spec.effect == 'pp' else ' / mean'}), more than half the {limit_txt} threshold: expect false "
+                "alarms; add repeats or raise the threshold"
+            )
+    return out
+
+
 def compare(
     base_paths: str | Path | Sequence[str | Path],
     head_paths: str | Path | Sequence[str | Path],
@@ -315,6 +347,7 @@ def compare(
     bm = bdone[bdone["_group"].isin(matched)]
     hm = hdone[hdone["_group"].isin(matched)]
     messages = guard_messages(base, head, bm, hm, paired_by_machine=paired, one_sided_fields=one_sided)
+    messages += _noise_messages(rows, thr, acc_thr)
     return Comparison(
         base=base.paths,
         head=head.paths,

@@ -152,3 +152,13 @@ def test_compare_never_imports_a_framework(side):
     compare(side("base", noise_seed=1, seeds=range(2)), side("head", noise_seed=2, seeds=range(2)))
     assert "torch" not in sys.modules or pytest.skip("torch was imported by another test in this process")
     assert "tensorflow" not in sys.modules
+
+
+def test_noisy_repeats_are_called_out(side):
+    base = side("base", noise_seed=1, time_cv=0.15)
+    head = side("head", noise_seed=2, time_cv=0.15)
+    c = compare(base, head, metrics=["train_time_s"])
+    (msg,) = [m for m in c.guard_messages if "between repeats" in m]
+    assert msg.startswith("training time varies by 1") and "half the 10% threshold" in msg
+    quiet = compare(side("b2", noise_seed=3), side("h2", noise_seed=4), metrics=["train_time_s"])
+    assert not any("between repeats" in m for m in quiet.guard_messages)
