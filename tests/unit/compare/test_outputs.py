@@ -114,6 +114,15 @@ def test_benchmark_json_shape(ab):
         to_benchmark_json(c, "sideways")  # type: ignore[arg-type]
 
 
+def test_full_comparison_dict_and_frame(ab):
+    c = compare(*ab)
+    d = json.loads(json.dumps(c.to_dict(), allow_nan=False))
+    assert d["has_regression"] is True and d["counts"]["regressed"] == len(c.regressions)
+    assert len(d["rows"]) == 16 and d["rows"][0]["workload"]["backend"] in ("torch", "tensorflow")
+    frame = c.to_frame()
+    assert len(frame) == 16 and {"backend", "train_samples", "metric", "verdict", "p_value"} <= set(frame.columns)
+
+
 def test_run_compare_writes_markdown_and_both_json_files(ab, tmp_path):
     md_path, json_path = tmp_path / "out" / "compare.md", tmp_path / "out" / "bench.json"
     out = io.StringIO()
