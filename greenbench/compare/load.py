@@ -83,10 +83,14 @@ def workload_key(ident: dict[str, str], fields: Iterable[str]) -> str:
 
 def record_dirs(path: Path) -> list[Path]:
     """``path`` and every folder below it that holds ``*.json`` records (hidden folders and logs skipped)."""
-    found = []
+    found, seen = [], set()
     stack = [path]
     while stack:
         d = stack.pop()
+        real = d.resolve()
+        if real in seen:  # a symlink loop
+            continue
+        seen.add(real)
         if any(d.glob("*.json")):
             found.append(d)
         stack.extend(
