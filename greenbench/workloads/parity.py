@@ -82,6 +82,9 @@ ROTATE_MAX_DEG = 10.0  # augmentation "rotate": uniform rotation in [-10, 10] de
 # TensorFlow would otherwise run independent graph ops concurrently, each also using the intra-op pool,
 # oversubscribing the cores the intra-op setting grants.
 INTER_OP_THREADS = 1
+# Determinism in both: torch.use_deterministic_algorithms(True) + cuDNN deterministic, TensorFlow
+# tf.config.experimental.enable_op_determinism(); seeds from the run seed (no measurable cost on CPU).
+DETERMINISTIC = True
 # TensorFlow: a tf.function train step over in-memory tensors, without XLA (jit_compile=False): Keras'
 # own default on CPU-only machines, and torch runs eagerly (no torch.compile) — neither is compiled.
 TF_JIT_COMPILE = False

@@ -192,7 +192,6 @@ def test_tolerance_detects_torch_builtin_semantics(build: Any, mnist: Any, optim
     assert diff > 10 * STEP_TOL
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("augmentation", ["none", "shift-rotate"])
 @pytest.mark.parametrize("model", ["mlp", "transformer"])
 def test_training_loop_same_trajectory(build: Any, mnist: Any, model: str, augmentation: str) -> None:
