@@ -252,7 +252,8 @@ class TensorFlowBackend:
                 pass  # already initialized by an earlier workload in this process; set then
         if parity.DISABLE_TF32:
             tf.config.experimental.enable_tensor_float_32_execution(False)  # CUDA: full float32 matmul/conv
-        tf.config.experimental.enable_op_determinism()
+        if parity.DETERMINISTIC:
+            tf.config.experimental.enable_op_determinism()
         K.backend.set_floatx(parity.DTYPE)
 
     def _set_threads(self, intra: int) -> None:

@@ -173,11 +173,12 @@ class TorchBackend:
         self.device = torch.device(spec.device)
         self._set_threads(spec.training.threads or available_cores())
         # Determinism: the same seed twice gives the same result.
-        if spec.device == "cuda":
-            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # needed by deterministic cuBLAS
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.backends.cudnn.deterministic = True
-        torch.backends.cudnn.benchmark = False
+        if parity.DETERMINISTIC:
+            if spec.device == "cuda":
+                os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # needed by deterministic cuBLAS
+            torch.use_deterministic_algorithms(True, warn_only=True)
+            torch.backends.cudnn.deterministic = True
+            torch.backends.cudnn.benchmark = False
         if parity.DISABLE_TF32:
             # CUDA only (no-ops elsewhere): full float32 matmul and convolution, as TensorFlow is set to.
             torch.backends.cuda.matmul.allow_tf32 = False
