@@ -44,12 +44,3 @@ def mnist(mnist_dir: Path) -> Any:
 
     return load_dataset("mnist", mnist_dir, train_samples=1000, test_samples=500, validation_samples=100,
                         seed=0, download=False, progress=False)
-
-
-@pytest.fixture(scope="session")
-def mnist(mnist_dir: Path) -> Any:
-    """A stratified real-MNIST subset: 1,000 train (100 of them validation), 500 test."""
-    from greenbench.data import load_dataset
-
-    return load_dataset("mnist", mnist_dir, train_samples=1000, test_samples=500, validation_samples=100,
-                        seed=0, download=False, progress=False)

@@ -10,19 +10,9 @@ import numpy as np
 import pytest
 
 from greenbench.backends.base import Hooks, TrainData, framework_installed, get_backend
-from greenbench.suite import expand, parse_suite
 from greenbench.workloads import initial_weights, make_epoch_order
 
-BACKENDS = ("torch", "tensorflow")
-MODELS = ("mlp", "cnn", "rnn", "transformer")
-# Small architectures: the tests check compression, not model quality, and share 2 cores.
-SMALL_MODELS = {
-    "mlp": {"hidden": [64]},
-    "cnn": {"channels": [8, 16], "dense": 32},
-    "rnn": {"hidden": 32},
-    "transformer": {"dim": 32, "heads": 4, "depth": 1, "mlp_dim": 64},
-}
-N_TRAIN, N_TEST = 2000, 1000
+from compression_support import N_TEST, N_TRAIN, make_spec
 
 
 def _idx(path: Path, offset: int) -> np.ndarray:
@@ -44,18 +34,6 @@ def mnist_data(mnist_dir: Path) -> TrainData:
     )
 
 
-def make_spec(backend: str, model: str, *, compression: str = "none", small: bool = True, **training: Any) -> Any:
-    suite = {
-        "name": "compression-contract",
-        "matrix": {"backend": [backend], "model": [model], "compression": [compression]},
-        "training": {"threads": 2, "eval_batch_size": 500, **training},
-        "runner": {"inference_batch": 500},
-    }
-    if small:
-        suite["models"] = {model: SMALL_MODELS[model]}
-    return expand(parse_suite(suite))[0]
-
-
 @pytest.fixture
 def built() -> Callable[..., Any]:
     """``built(backend, model, train_on=None, **training)`` → a backend with its model built (and trained)."""
@@ -72,7 +50,3 @@ def built() -> Callable[..., Any]:
         return be
 
     return make
-
-
-def accuracy(model: Any, data: TrainData) -> float:
-    return float((model.predict(data.x_test).argmax(axis=1) == data.y_test).mean())

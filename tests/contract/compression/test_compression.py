@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import BACKENDS, MODELS, accuracy
+from compression_support import BACKENDS, MODELS, accuracy
 
 from greenbench.backends.base import Unsupported, framework_installed
 from greenbench.workloads.compression import global_magnitude_masks, prunable_names

@@ -19,20 +19,6 @@ BASE_ACC = {"mlp": 0.955, "cnn": 0.975}
 WATTS = 65.0
 
 
-def set_energy(rec: dict[str, Any], **fields: Any) -> dict[str, Any]:
-    """Change every phase's energy block (e.g. energy_source, provenance, country, intensity)."""
-    for phase in rec["phases"].values():
-        energy = phase["energy"]
-        energy.update(fields)
-        energy["co2_kg"] = energy["total_kwh"] * energy["carbon_intensity_g_per_kwh"] / 1000.0
-    return rec
-
-
-def measured(rec: dict[str, Any]) -> dict[str, Any]:
-    return set_energy(rec, energy_source="measured",
-                      provenance={"cpu": "measured:rapl", "gpu": "none", "ram": "estimated:ram-model"})
-
-
 @pytest.fixture
 def side(make_record: Callable[..., dict[str, Any]], write_records: Callable[..., Path]) -> Callable[..., Path]:
     """``side(name, noise_seed=0, time_factor=1.0, acc_shift=0.0, seeds=range(5), workloads=WORKLOADS,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import measured, set_energy
+from compare_support import measured, set_energy
 
 from greenbench.compare import compare
 from greenbench.errors import UserError

@@ -71,7 +71,7 @@ def test_markdown_escapes_pipes_and_shows_guard_and_unmatched(side):
     def pipe(rec):
         rec["machine"] = "a|b"
 
-    from conftest import measured
+    from compare_support import measured
 
     base = side("base", noise_seed=1, workloads=[("torch", "mlp"), ("torch", "cnn")], mutate=pipe)
     head = side("head", noise_seed=2, workloads=[("torch", "mlp")], mutate=lambda r: (pipe(r), measured(r)))
