@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Protocol
 
 import numpy as np
 
@@ -69,6 +69,10 @@ class CompressedModel(Protocol):
     def parameter_stats(self) -> tuple[int, int]:
         """(non-zero parameters, total parameters) over all weights."""
 
+    def details(self) -> dict[str, Any]:
+        """Method specifics: ``sparsity`` over the pruned weight matrices (pruning), ``compressed_size_bytes``,
+        ``quantized_weight_fraction``, ``inference_device``, ``size_format``, ``runtime``…"""
+
 
 @dataclass
 class Hooks:
@@ -118,6 +122,9 @@ class Backend(Protocol):
 
     def versions(self) -> dict[str, str]:
         """Framework name → version, for the record."""
+
+    def threads(self) -> dict[str, int]:
+        """The intra-op / inter-op thread counts in effect (set identically for both backends), for the record."""
 
 
 class Unsupported(Exception):

@@ -113,7 +113,9 @@ class LocalDispatcher(Dispatcher):
         try:
             w.conn.send(("workload", [r.model_dump(mode="json") for r in group], str(log_path)))
             deadline = time.monotonic() + timeout
-            while pending:
+            # Read until the worker's "done" even once every run is recorded: a "done" left in the
+            # pipe would otherwise end the next workload before it starts.
+            while True:
                 if w.conn.poll(_POLL_S):
                     try:
                         event = w.conn.recv()

@@ -1,0 +1,102 @@
+"""`greenbench run suites/smoke.yaml` end to end: real frameworks, real codecarbon, real records."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import greenbench
+from greenbench.results import COLUMNS
+from greenbench.suite import expand, load_suite
+
+from .conftest import ROOT, SMOKE, run_cli
+
+pytestmark = pytest.mark.slow
+
+REQUIRED = ["run_id", "suite", "backend", "model", "device", "optimizer", "compression", "seed", "status",
+            "test_accuracy", "train_time_s", "train_energy_kwh", "train_co2_kg", "total_energy_kwh",
+            "total_co2_kg", "energy_source", "params", "machine"]
+
+
+def test_smoke_suite_records_every_run_with_positive_energy(smoke_results: Path) -> None:
+    plan = {r.run_id for r in expand(load_suite(SMOKE))}
+    df = greenbench.load_results(smoke_results)
+    assert set(df.run_id) == plan
+    assert set(REQUIRED) <= set(COLUMNS)
+    done = df[df.status == "completed"]
+    assert set(done.run_id) == plan, df[df.status != "completed"][["run_id", "status", "reason"]].to_string()
+    assert (done.test_accuracy > 0.5).all()
+    trained = done[done.compression == "none"]
+    assert (trained.train_energy_kwh > 0).all() and (trained.train_co2_kg > 0).all()
+    assert (trained.train_time_s > 0).all() and (trained.params > 0).all()
+    assert (done.total_energy_kwh > 0).all()
+    # this machine has no RAPL: the energy is estimated, and the records say so
+    assert set(done.energy_source) <= {"measured", "estimated", "mixed"}
+    assert done.energy_source.notna().all()
+    # the same architecture has the same parameter count in both frameworks
+    per_model = trained.groupby("model").params.nunique()
+    assert (per_model == 1).all(), trained[["backend", "model", "params"]]
+
+
+def test_compression_variants_share_one_training(smoke_results: Path) -> None:
+    records = [json.loads(p.read_text()) for p in smoke_results.glob("*.json")]
+    by_workload: dict[str, int] = {}
+    for rec in records:
+        by_workload[rec["workload_id"]] = by_workload.get(rec["workload_id"], 0) + ("train" in rec["phases"])
+    assert set(by_workload.values()) == {1}
+    variants = [r for r in records if r["compression"] and r["config"]["compression"] != "none"]
+    assert variants and all(r["compression"]["trained_run_id"] for r in variants)
+
+
+def test_every_run_keeps_its_log_beside_its_record(smoke_results: Path) -> None:
+    for path in smoke_results.glob("*.json"):
+        rec = json.loads(path.read_text())
+        assert (smoke_results / "logs" / rec["log"]).is_file()
+
+
+def test_rerun_resumes_and_redoes_nothing(smoke_results: Path) -> None:
+    before = {p.name: p.stat().st_mtime_ns for p in smoke_results.glob("*.json")}
+    proc = run_cli("run", str(SMOKE), "--results", str(smoke_results), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert "16 already recorded" in proc.stdout
+    assert {p.name: p.stat().st_mtime_ns for p in smoke_results.glob("*.json")} == before
+
+
+def test_sigkill_mid_suite_then_rerun_loses_only_the_run_in_progress(tmp_path: Path, mnist_dir: Path) -> None:
+    out = tmp_path / "results"
+    args = ["run", str(SMOKE), "--results", str(out), "--only", "backend=torch", "--quiet"]
+    env = {**os.environ, "COLUMNS": "200"}
+    proc = subprocess.Popen([sys.executable, "-m", "greenbench", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and len(list(out.glob("*.json"))) < 2:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)  # greenbench and its worker, at once
+    proc.wait()
+    first = {p.name: p.stat().st_mtime_ns for p in out.glob("*.json")}
+    assert 2 <= len(first) < 8
+    for p in out.glob("*.json"):
+        json.loads(p.read_text())  # every file on disk is a whole record
+    again = run_cli(*args)
+    assert again.returncode == 0, again.stderr
+    plan = {r.run_id for r in expand(load_suite(SMOKE)) if r.backend == "torch"}
+    assert {p.stem for p in out.glob("*.json")} == plan
+    for name, mtime in first.items():  # completed runs were not redone
+        rec = json.loads((out / name).read_text())
+        if rec["status"] == "completed":
+            assert (out / name).stat().st_mtime_ns == mtime
+
+
+def test_report_and_exports_from_real_results(smoke_results: Path, tmp_path: Path) -> None:
+    for fmt in ("html", "md", "csv"):
+        target = tmp_path / f"report.{fmt}"
+        proc = run_cli("report", str(smoke_results), "--format", fmt, "--out", str(target))
+        assert proc.returncode == 0, proc.stderr
+        assert target.stat().st_size > 0
