@@ -4,7 +4,7 @@ Run by hand (not a test); it takes a while on a small CPU::
 
     python benchmarks/bench_accuracy.py                         # every model, both backends
     python benchmarks/bench_accuracy.py --models mlp cnn --backends torch --epochs 1
-    python benchmarks/bench_accuracy.py --suite suites/mnist.yaml --optimizer sgd
+    python benchmarks/bench_accuracy.py --optimizer sgd             # settings of suites/mnist.yaml
 
 Each (model, backend) trains in its own child process (one framework per process, as the
 runner does), from the same initial weights and data order, and prints one table row:
@@ -12,8 +12,9 @@ model, backend, optimizer, epochs, train wall time, seconds per epoch, test accu
 last column of the summary is the accuracy gap between the backends per model, which the
 issue bounds by 0.5 pp.
 
-Without ``--suite`` the settings are this file's ``DEFAULTS`` (the per-model settings that
-reach the issue's accuracy targets); with ``--suite`` a suite file's settings are used.
+The settings (data, per-model sizes, epochs, batch sizes, learning rates, optimizers, schedule)
+come from a suite file: ``suites/mnist.yaml`` by default, the settings that reach the accuracy
+targets; ``--suite`` picks another.
 Data: ``GREENBENCH_DATA_DIR`` or the greenbench data lookup (``--data-dir``).
 """
 
@@ -29,24 +30,9 @@ from typing import Any
 
 import numpy as np
 
-# The settings the accuracy targets were measured with (docs/workloads.md has the figures). The
-# lead's suites/mnist.yaml should carry the same `models:`, `optimizers:` and `training:` values.
-DEFAULTS: dict[str, Any] = {
-    "name": "bench-accuracy",
-    "data": {"dataset": "mnist", "validation_samples": 5000},
-    "models": {
-        # The Keras quickstart MLP (batch 32); 10 epochs under the cosine schedule.
-        "mlp": {"epochs": 10, "batch_size": 32},
-        # The classic CNN at half width (conv 16 -> conv 32): a quarter of the convolution cost.
-        "cnn": {"channels": [16, 32], "dense": 128, "epochs": 5, "batch_size": 64},
-        "rnn": {"hidden": 64, "epochs": 5, "batch_size": 64, "learning_rate": {"adam": 0.003}},
-        # Small ViT; no dropout (it only slows an 8-epoch run of a 42k-parameter model).
-        "transformer": {"dim": 48, "heads": 3, "depth": 2, "mlp_dim": 96, "dropout": 0.0, "epochs": 8,
-                        "batch_size": 64, "learning_rate": {"adam": 0.002}},
-    },
-    "optimizers": {"sgd": {"learning_rate": 0.05, "momentum": 0.9}, "adam": {"learning_rate": 0.001}},
-    "training": {"batch_size": 128, "schedule": "cosine"},
-}
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The settings the accuracy targets are measured with live in the default suite (one source of truth).
+DEFAULT_SUITE = os.path.join(ROOT, "suites", "mnist.yaml")
 TARGETS = {"mlp": 0.975, "cnn": 0.988, "rnn": 0.980, "transformer": 0.970}
 MAX_GAP_PP = 0.5
 
@@ -120,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--optimizer", default="adam", choices=["sgd", "adam", "rmsprop"])
     ap.add_argument("--epochs", type=int, default=None, help="override every model's epochs")
     ap.add_argument("--train-samples", type=int, default=None, help="subset for a quick look (default: all)")
-    ap.add_argument("--suite", default=None, help="take data/models/optimizers/training from this suite file")
+    ap.add_argument("--suite", default=DEFAULT_SUITE, help="take data/models/optimizers/training from this suite file")
     ap.add_argument("--data-dir", default=os.environ.get("GREENBENCH_DATA_DIR"))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None)
@@ -129,14 +115,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from greenbench.suite import expand, parse_suite
 
-    if args.suite:
-        import yaml
+    import yaml
 
-        with open(args.suite) as fh:
-            raw = yaml.safe_load(fh)
-        base = {k: raw[k] for k in ("name", "data", "models", "optimizers", "training") if k in raw}
-    else:
-        base = json.loads(json.dumps(DEFAULTS))
+    with open(args.suite) as fh:
+        raw = yaml.safe_load(fh)
+    base = {k: raw[k] for k in ("name", "data", "models", "optimizers", "training") if k in raw}
     base.setdefault("data", {})
     base.setdefault("training", {})
     if args.train_samples:

@@ -121,7 +121,7 @@ def env(json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = 
     if json_out:
         print(json.dumps(fp, indent=2, default=str))
     else:
-        console.print(format_fingerprint(fp), markup=False, highlight=False)
+        console.print(format_fingerprint(fp), markup=False, highlight=False, soft_wrap=True)
 
 
 # --------------------------------------------------------------------------- data
@@ -201,6 +201,12 @@ def compare(
     fail_on_regression: Annotated[
         bool, typer.Option("--fail-on-regression", help="Exit 1 when a regression is flagged.")
     ] = False,
+    accuracy_threshold: Annotated[
+        str, typer.Option("--accuracy-threshold", help="Minimum accuracy change, in percentage points (e.g. 0.5pp).")
+    ] = "0.5pp",
+    alpha: Annotated[
+        float, typer.Option("--alpha", min=0.0001, max=0.5, help="Significance level of the Mann-Whitney U test.")
+    ] = 0.05,
 ) -> None:
     """Compare two result sets workload by workload, with statistical regression gates."""
     from greenbench.compare import run_compare
@@ -214,6 +220,8 @@ def compare(
         json_path=json_out,
         fail_on_regression=fail_on_regression,
         console=console,
+        accuracy_threshold=accuracy_threshold,
+        alpha=alpha,
     )
     raise typer.Exit(code)
 

@@ -6,22 +6,11 @@ tests that only read them).
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-SMOKE = ROOT / "suites" / "smoke.yaml"
-
-
-def run_cli(*args: str, cwd: Path = ROOT, timeout: float = 900, extra_env: dict[str, str] | None = None
-            ) -> subprocess.CompletedProcess:
-    env = {**os.environ, "COLUMNS": "200", **(extra_env or {})}
-    return subprocess.run([sys.executable, "-m", "greenbench", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env=env)
+from e2e_support import SMOKE, run_cli
 
 
 @pytest.fixture(scope="session")

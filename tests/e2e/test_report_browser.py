@@ -165,3 +165,20 @@ def test_escaped_suite_name_renders_as_text_in_chromium(browser, make_record, wr
     open_and_check(browser, report, ARTIFACTS / "escaped.png")
     assert browser.find_element("css selector", "header h1").text == f"greenbench report: {evil}"
     assert browser.title == f"greenbench report: {evil}"
+
+
+@pytest.mark.slow
+def test_report_from_real_smoke_results_in_chromium(browser, smoke_results, tmp_path):
+    """The issue's check: real `greenbench run suites/smoke.yaml` results, the real CLI, a real browser."""
+    from e2e_support import run_cli
+
+    out = tmp_path / "smoke.html"
+    proc = run_cli("report", str(smoke_results), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert str(out) in " ".join(proc.stdout.split())
+    facts = open_and_check(browser, out, ARTIFACTS / "smoke.png")
+    assert facts["images"] >= 5
+    body = browser.find_element("css selector", "main").text
+    # the methodology says how this machine's energy was obtained (no RAPL here: estimated)
+    assert "estimated" in body.lower() or "measured" in body.lower()
+    assert "int8-dynamic" in body  # the compression trade-offs show the smoke suite's variant

@@ -16,7 +16,7 @@ import greenbench
 from greenbench.results import COLUMNS
 from greenbench.suite import expand, load_suite
 
-from .conftest import ROOT, SMOKE, run_cli
+from e2e_support import ROOT, SMOKE, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -100,3 +100,34 @@ def test_report_and_exports_from_real_results(smoke_results: Path, tmp_path: Pat
         proc = run_cli("report", str(smoke_results), "--format", fmt, "--out", str(target))
         assert proc.returncode == 0, proc.stderr
         assert target.stat().st_size > 0
+
+
+def test_sigint_stops_cleanly_marks_the_run_interrupted_and_rerun_resumes(tmp_path: Path, mnist_dir: Path) -> None:
+    out = tmp_path / "results"
+    args = ["run", str(SMOKE), "--results", str(out), "--only", "backend=torch,model=mlp", "--quiet"]
+    # A test-only delay in training keeps the run in progress long enough to interrupt it.
+    env = {**os.environ, "COLUMNS": "200", "GREENBENCH_FAULT": "sleep=60@train"}
+    proc = subprocess.Popen([sys.executable, "-m", "greenbench", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log = out / "logs"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if any("injected fault" in p.read_text() for p in log.glob("*.log")) if log.is_dir() else False:
+            break
+        time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.fail("the run never reached its training phase")
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stdout + stderr
+    assert "Traceback" not in stderr
+    records = [json.loads(p.read_text()) for p in out.glob("*.json")]
+    assert len(records) == 2  # none and int8-dynamic of the one workload
+    assert {r["status"] for r in records} == {"interrupted"}
+    assert all("SIGINT" in r["reason"] for r in records)
+
+    again = run_cli(*args)  # no fault this time: resumes and completes
+    assert again.returncode == 0, again.stderr
+    records = [json.loads(p.read_text()) for p in out.glob("*.json")]
+    assert {r["status"] for r in records} == {"completed"}
