@@ -67,7 +67,7 @@ def validate(
         console.print(f"[green]ok[/]  {path}: suite {suite.name!r}, {len(runs)} runs")
     if problems:
         for p in problems:
-            err_console.print(p, markup=False, highlight=False)
+            err_console.print(p, markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(2)
 
 

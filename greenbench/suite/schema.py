@@ -198,7 +198,17 @@ class EnergyConfig(_Strict):
     def _iso3(cls, v: str) -> str:
         if not re.fullmatch(r"[A-Za-z]{3}", v):
             raise ValueError(f"{v!r} is not an ISO 3166-1 alpha-3 country code (e.g. USA, FRA, DEU)")
-        return v.upper()
+        code = v.upper()
+        # Only codes codecarbon has a carbon intensity for: an unknown one would silently fall back.
+        from greenbench.report.grid import load_grid_data
+
+        grid = load_grid_data()
+        if grid is not None and grid.countries and code not in grid.countries:
+            raise ValueError(
+                f"{v!r} is not a country codecarbon has grid data for (ISO 3166-1 alpha-3 codes such as "
+                "USA, FRA, DEU, GBR, IND, CHN)"
+            )
+        return code
 
 
 class RunnerConfig(_Strict):

@@ -75,6 +75,11 @@ def _error(tmp_path: Path, text: str) -> str:
             "x.yaml: energy.country: 'France' is not an ISO 3166-1 alpha-3 country code (e.g. USA, FRA, DEU)",
         ),
         (
+            "name: s\nenergy: {country: XYZ}\n",
+            "x.yaml: energy.country: 'XYZ' is not a country codecarbon has grid data for (ISO 3166-1 alpha-3 "
+            "codes such as USA, FRA, DEU, GBR, IND, CHN)",
+        ),
+        (
             "name: s\nmatrix: {exclude: [{backend: jax}]}\n",
             "x.yaml: matrix.exclude[0].backend: 'jax' is not one of: torch, tensorflow",
         ),
