@@ -98,6 +98,13 @@ class WorkloadExecutor:
         versions.update(self.backend.versions())
         self.env = {**env, "versions": versions}
 
+    def warm_up(self) -> None:
+        """Pay codecarbon's one-time start-up (module import, hardware detection) outside any workload."""
+        from greenbench.measure import PhaseRecorder
+        from greenbench.suite.schema import EnergyConfig
+
+        PhaseRecorder(EnergyConfig(), sync=self.backend.synchronize).close()
+
     # ------------------------------------------------------------------ helpers
     def _meter(self, spec: RunSpec) -> Any:
         from greenbench.measure import PhaseRecorder

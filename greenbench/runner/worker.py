@@ -1,8 +1,9 @@
 """The worker process: imports one framework, executes workload groups sent by the parent.
 
-Protocol over a ``multiprocessing`` pipe: the parent sends
-``("workload", [RunSpec dicts], log_path)`` or ``None`` (stop); the worker answers with
-event dicts (see :mod:`greenbench.runner.base`) and a final ``{"type": "done"}``.
+Protocol over a ``multiprocessing`` pipe: once its framework is imported the worker sends
+``{"type": "ready"}``; the parent sends ``("workload", [RunSpec dicts], log_path)`` or ``None``
+(stop); the worker answers with event dicts (see :mod:`greenbench.runner.base`) and a final
+``{"type": "done"}``.
 While a workload runs, the worker's stdout and stderr (file descriptors 1 and 2, so
 native libraries' output too) go to that workload's log file.
 """
@@ -36,6 +37,18 @@ def worker_main(conn: Any, backend_name: str, env: dict[str, Any]) -> None:
     from greenbench.suite.plan import RunSpec
 
     executor: WorkloadExecutor | None = None
+    # Warm start: import the framework and start codecarbon once (its hardware detection takes
+    # about a second) before any measured work, then tell the parent. A failure here is not
+    # fatal: the first workload retries and turns it into failed records.
+    try:
+        executor = WorkloadExecutor(backend_name, env)
+        executor.warm_up()
+    except Exception:  # noqa: BLE001 - reported by the first workload instead
+        executor = None
+    try:
+        conn.send({"type": "ready", "ok": executor is not None})
+    except (OSError, BrokenPipeError):
+        return
     while True:
         try:
             msg = conn.recv()
