@@ -26,8 +26,9 @@ class Dispatcher(Protocol):
     def execute(self, group: list[RunSpec], log_path: Path) -> Iterator[Event]:
         """Run one workload group; yield events, including one ``record`` per run of the group."""
 
-    def warm_up(self, backends: set[str]) -> None:
-        """Optional: get ready to run these backends (start workers, import frameworks) before any run."""
+    def warm_up(self, backends: set[str], log_dir: Path | None = None) -> None:
+        """Optional: get ready to run these backends (start workers, import frameworks) before any run;
+        start-up output goes to ``log_dir``."""
 
     def interrupt(self) -> None:
         """Stop the work in progress at once (SIGINT); the next :meth:`execute` starts afresh."""

@@ -48,12 +48,14 @@ def _describe_exit(code: int | None) -> str:
 
 
 class _Worker:
-    def __init__(self, backend: str, env: dict[str, Any]) -> None:
+    def __init__(self, backend: str, env: dict[str, Any], startup_log: Path | None = None) -> None:
         from greenbench.runner.worker import worker_main
 
         ctx = mp.get_context("spawn")
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=worker_main, args=(child, backend, env), name=f"greenbench-{backend}", daemon=True)
+        log = str(startup_log) if startup_log is not None else None
+        self.proc = ctx.Process(target=worker_main, args=(child, backend, env, log), name=f"greenbench-{backend}",
+                                daemon=True)
         self.proc.start()
         child.close()
 
@@ -81,6 +83,7 @@ class LocalDispatcher(Dispatcher):
     def __init__(self, env: dict[str, Any] | None = None) -> None:
         self._env = env
         self._workers: dict[str, _Worker] = {}
+        self._log_dir: Path | None = None  # where workers log their start-up (set by warm_up)
 
     @property
     def env(self) -> dict[str, Any]:
@@ -90,18 +93,23 @@ class LocalDispatcher(Dispatcher):
             self._env = fingerprint()
         return self._env
 
-    def _worker(self, backend: str) -> _Worker:
+    def _worker(self, backend: str, startup_log: Path | None = None) -> _Worker:
         w = self._workers.get(backend)
         if w is None or not w.proc.is_alive():
-            w = self._workers[backend] = _Worker(backend, self.env)
+            if startup_log is None and self._log_dir is not None:
+                startup_log = self._log_dir / f"worker-{backend}.log"
+            w = self._workers[backend] = _Worker(backend, self.env, startup_log)
         return w
 
-    def warm_up(self, backends: set[str], timeout_s: float = 300.0) -> None:
+    def warm_up(self, backends: set[str], log_dir: Path | None = None, timeout_s: float = 300.0) -> None:
         """Start a worker per backend at once and wait until each has imported its framework.
 
         The imports (several seconds for TensorFlow) overlap with each other instead of each
         delaying its first workload, and none of them overlaps a measured window.
         """
+        if log_dir is not None:
+            log_dir.mkdir(parents=True, exist_ok=True)
+            self._log_dir = log_dir
         started = [self._worker(b) for b in sorted(backends)]
         deadline = time.monotonic() + timeout_s
         for w in started:
@@ -246,7 +254,7 @@ def run_plan(
         if warm_up is not None and backends:
             if console is not None and not quiet:
                 console.print(f"starting workers: {', '.join(sorted(backends))} (importing the frameworks)")
-            warm_up(backends)
+            warm_up(backends, log_dir=store.root / "logs")
         with progress:
             for group in group_by_workload(todo):
                 key = group[0].workload_id

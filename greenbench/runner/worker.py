@@ -29,9 +29,11 @@ def _redirect_output(log_path: str) -> None:
     os.close(fd)
 
 
-def worker_main(conn: Any, backend_name: str, env: dict[str, Any]) -> None:
+def worker_main(conn: Any, backend_name: str, env: dict[str, Any], startup_log: str | None = None) -> None:
     # The parent owns Ctrl-C: it marks the run interrupted and kills us.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if startup_log is not None:  # the framework's start-up chatter goes to a log, not the terminal
+        _redirect_output(startup_log)
     faulthandler.enable()  # a segfault leaves a Python stack in the log
     from greenbench.runner.execute import WorkloadExecutor
     from greenbench.suite.plan import RunSpec

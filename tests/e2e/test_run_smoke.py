@@ -59,6 +59,9 @@ def test_every_run_keeps_its_log_beside_its_record(smoke_results: Path) -> None:
     for path in smoke_results.glob("*.json"):
         rec = json.loads(path.read_text())
         assert (smoke_results / "logs" / rec["log"]).is_file()
+    # each worker's start-up output (framework import chatter) is logged too, not printed
+    for backend in ("torch", "tensorflow"):
+        assert (smoke_results / "logs" / f"worker-{backend}.log").is_file()
 
 
 def test_rerun_resumes_and_redoes_nothing(smoke_results: Path) -> None:
