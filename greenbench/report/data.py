@@ -509,16 +509,30 @@ def provenance_table(df: pd.DataFrame, records: list[dict[str, Any]]) -> list[di
 
 
 def energy_extras(records: list[dict[str, Any]], limit: int = 20) -> list[tuple[str, str, int]]:
-    """Keys the measurement helper added beyond the known ones: (key, value, phases), most common first."""
+    """Keys the measurement helper added beyond the known ones: (key, value, phases), most common first.
+
+    Text values are counted per distinct value; numbers (sample counts, power readings) vary from
+    phase to phase, so each numeric key is one row with its range over the phases.
+    """
     c: Counter[tuple[str, str]] = Counter()
+    numbers: dict[str, list[float]] = {}
     for rec in records:
         for phase in (rec.get("phases") or {}).values():
             energy = (phase or {}).get("energy") if isinstance(phase, dict) else None
             if not isinstance(energy, dict):
                 continue
             for k, v in energy.items():
-                if k not in ENERGY_KNOWN_KEYS and v is not None:
+                if k in ENERGY_KNOWN_KEYS or v is None:
+                    continue
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and fmt.finite(v):
+                    numbers.setdefault(str(k), []).append(float(v))
+                else:
                     c[(str(k), fmt.truncate(v if not isinstance(v, (dict, list)) else _compact(v), 300))] += 1
+    for k, vals in numbers.items():
+        show = (lambda x: f"{int(x):,}") if all(x.is_integer() for x in vals) else fmt.num
+        lo, hi = show(min(vals)), show(max(vals))
+        text = lo if lo == hi else f"{lo} – {hi}"
+        c[(k, text)] = len(vals)
     return [(k, v, n) for (k, v), n in c.most_common(limit)]
 
 

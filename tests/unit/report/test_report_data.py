@@ -142,3 +142,16 @@ def test_grid_data_comes_from_codecarbons_file():
     assert all(c in grid.countries for c in WHAT_IF_COUNTRIES)
     fra, usa, ind = (grid.countries[c].g_per_kwh for c in ("FRA", "USA", "IND"))
     assert 0 < fra < usa < ind < 2000
+
+
+def test_energy_extras_collapse_numbers_into_one_range_per_key():
+    phases = {
+        "train": {"energy": {"samples": 1, "ram_power_w": 19.999999999999996, "tracking_mode": "machine"}},
+        "evaluate": {"energy": {"samples": 3, "ram_power_w": 20.000000000000004, "tracking_mode": "machine"}},
+        "latency": {"energy": {"samples": 2, "ram_power_w": 20.0, "tracking_mode": "process"}},
+    }
+    rows = rd.energy_extras([{"phases": phases}])
+    assert ("samples", "1 – 3", 3) in rows
+    assert ("ram_power_w", "20.0", 3) in rows  # float noise does not make three rows
+    assert ("tracking_mode", "machine", 2) in rows and ("tracking_mode", "process", 1) in rows
+    assert len(rows) == 4
