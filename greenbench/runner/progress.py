@@ -191,12 +191,14 @@ def print_summary(console: Console, outcome: "SuiteOutcome", records: list[dict[
     if done:
         best = max(done, key=lambda r: r["metrics"].get("test_accuracy") or 0.0)
         table.add_row("best accuracy", f"{best['metrics']['test_accuracy']:.4f}  {best['run_id']}")
-        with_co2 = [r for r in done if _total_co2(r) is not None]
+        # Only records that carry a training: a compression variant's record holds just its own
+        # compress/evaluate/inference cost and would always look greenest.
+        with_co2 = [r for r in done if "train" in (r.get("phases") or {}) and _total_co2(r) is not None]
         if with_co2:
             green = min(with_co2, key=_total_co2)
             sources = {(p.get("energy") or {}).get("energy_source") for p in green["phases"].values()} - {None}
             table.add_row(
-                "lowest CO₂",
+                "lowest CO₂ run",
                 f"{_total_co2(green) * 1000:.3g} g CO₂eq, {_fmt_energy(_total_energy(green))} "
                 f"({'/'.join(sorted(sources)) or 'unknown'})  {green['run_id']}",
             )
