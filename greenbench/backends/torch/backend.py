@@ -118,9 +118,9 @@ class _Stepper:
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step(lr)
-        with torch.no_grad():
-            self.loss_sum += loss.detach().double() * yb.shape[0]
-            self.correct += (logits.argmax(dim=1) == yb).sum()
+        with torch.no_grad():  # epoch statistics stay on the device: no sync per step
+            self.loss_sum.add_(loss.detach(), alpha=yb.shape[0])  # accumulated in float64
+            self.correct.add_((logits.argmax(dim=1) == yb).sum())
 
     def end_epoch(self) -> tuple[float, float]:
         return float(self.loss_sum.item()), float(self.correct.item())
