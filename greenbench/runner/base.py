@@ -27,8 +27,9 @@ class Dispatcher(Protocol):
         """Run one workload group; yield events, including one ``record`` per run of the group."""
 
     def warm_up(self, backends: set[str], log_dir: Path | None = None) -> None:
-        """Optional: get ready to run these backends (start workers, import frameworks) before any run;
-        start-up output goes to ``log_dir``."""
+        """Optional: start getting ready to run these backends (start workers, import frameworks) and
+        return; start-up output goes to ``log_dir``. The dispatcher must finish start-up before the
+        first :meth:`execute` measures anything."""
 
     def interrupt(self) -> None:
         """Stop the work in progress at once (SIGINT); the next :meth:`execute` starts afresh."""

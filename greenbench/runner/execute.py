@@ -95,15 +95,21 @@ class WorkloadExecutor:
 
         self.backend: Backend = get_backend(backend_name)
         versions = dict(env.get("versions") or {})
-        versions.update(self.backend.versions())
+        # Plain strings only: events cross to the parent by pickle, and a framework type in them
+        # (torch's TorchVersion is a str subclass) would make the parent import that framework.
+        versions.update({str(k): str(v) for k, v in self.backend.versions().items()})
         self.env = {**env, "versions": versions}
 
     def warm_up(self) -> None:
-        """Pay codecarbon's one-time start-up (module import, hardware detection) outside any workload."""
+        """Pay one-time start-up costs outside any workload: codecarbon's (module import, hardware
+        detection) and the backend's own (``Backend.warm_up``, where it has one)."""
         from greenbench.measure import PhaseRecorder
         from greenbench.suite.schema import EnergyConfig
 
         PhaseRecorder(EnergyConfig(), sync=self.backend.synchronize).close()
+        backend_warm_up = getattr(self.backend, "warm_up", None)  # optional part of the Backend contract
+        if backend_warm_up is not None:
+            backend_warm_up()
 
     # ------------------------------------------------------------------ helpers
     def _meter(self, spec: RunSpec) -> Any:

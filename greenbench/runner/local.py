@@ -65,11 +65,14 @@ class _Worker:
         self.proc.join(timeout=10)
         self.conn.close()
 
-    def stop(self) -> None:
+    def request_stop(self) -> None:
         try:
             self.conn.send(None)
-        except (OSError, EOFError, BrokenPipeError):
+        except (OSError, EOFError, BrokenPipeError, ValueError):
             pass
+
+    def stop(self) -> None:
+        self.request_stop()  # harmless when already requested: the worker has gone
         self.proc.join(timeout=10)
         if self.proc.is_alive():
             self.kill()
@@ -84,6 +87,7 @@ class LocalDispatcher(Dispatcher):
         self._env = env
         self._workers: dict[str, _Worker] = {}
         self._log_dir: Path | None = None  # where workers log their start-up (set by warm_up)
+        self._starting: list[_Worker] = []  # started by warm_up, not yet known to be ready
 
     @property
     def env(self) -> dict[str, Any]:
@@ -101,25 +105,28 @@ class LocalDispatcher(Dispatcher):
             w = self._workers[backend] = _Worker(backend, self.env, startup_log)
         return w
 
-    def warm_up(self, backends: set[str], log_dir: Path | None = None, timeout_s: float = 300.0) -> None:
-        """Start a worker per backend at once and wait until each has imported its framework.
+    def warm_up(self, backends: set[str], log_dir: Path | None = None) -> None:
+        """Start a worker per backend at once; they import their frameworks while the caller goes on.
 
-        The imports (several seconds for TensorFlow) overlap with each other instead of each
-        delaying its first workload, and none of them overlaps a measured window.
+        The imports (several seconds for TensorFlow) overlap with each other and with the parent's
+        own preparation instead of each delaying its first workload; :meth:`execute` waits until
+        every starting worker is ready, so none of it overlaps a measured window.
         """
         if log_dir is not None:
             log_dir.mkdir(parents=True, exist_ok=True)
             self._log_dir = log_dir
-        started = [self._worker(b) for b in sorted(backends)]
+        self._starting = [self._worker(b) for b in sorted(backends)]
+
+    def _await_ready(self, timeout_s: float = 300.0) -> None:
         deadline = time.monotonic() + timeout_s
-        for w in started:
+        for w in self._starting:
             while w.proc.is_alive() and time.monotonic() < deadline:
                 try:
-                    if w.conn.poll(_POLL_S):
-                        if w.conn.recv().get("type") == "ready":
-                            break
+                    if w.conn.poll(_POLL_S) and w.conn.recv().get("type") == "ready":
+                        break
                 except (EOFError, OSError):
-                    break
+                    break  # execute() turns a dead worker into failed records
+        self._starting = []
 
     def _drop(self, backend: str) -> None:
         w = self._workers.pop(backend, None)
@@ -130,6 +137,7 @@ class LocalDispatcher(Dispatcher):
         backend = group[0].backend
         timeout = max(r.runner.timeout_s for r in group)
         log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._await_ready()  # no framework import may overlap this group's measured windows
         pending = {r.run_id: r for r in group}
         started = now_iso()
         w = self._worker(backend)
@@ -185,6 +193,8 @@ class LocalDispatcher(Dispatcher):
             self._drop(name)
 
     def close(self) -> None:
+        for w in self._workers.values():  # ask all at once, then wait for each
+            w.request_stop()
         for w in self._workers.values():
             w.stop()
         self._workers.clear()
@@ -238,12 +248,6 @@ def run_plan(
     todo = [r for r in runs if r.run_id not in done_ids]
     outcome.resumed = len(runs) - len(todo)
 
-    if todo:
-        # Fail early, before any worker starts, when the data cannot be had (exit 2, no traceback).
-        from greenbench.data import fetch
-
-        fetch(suite.data.dataset, data_dir=suite.data.dir, progress=console is not None and not quiet)
-
     env = getattr(dispatcher, "env", None)
     progress = RunProgress(console, total=len(todo), quiet=quiet, verbose=verbose, outcome=outcome)
     interrupted_spec: list[RunSpec] = []
@@ -255,6 +259,12 @@ def run_plan(
             if console is not None and not quiet:
                 console.print(f"starting workers: {', '.join(sorted(backends))} (importing the frameworks)")
             warm_up(backends, log_dir=store.root / "logs")
+        if todo:
+            # Before any run: data that cannot be had is one clear error (exit 2), and the workers
+            # started above are stopped on the way out.
+            from greenbench.data import fetch
+
+            fetch(suite.data.dataset, data_dir=suite.data.dir, progress=console is not None and not quiet)
         with progress:
             for group in group_by_workload(todo):
                 key = group[0].workload_id

@@ -57,7 +57,11 @@ def worker_main(conn: Any, backend_name: str, env: dict[str, Any], startup_log: 
         except (EOFError, OSError):
             return
         if msg is None:
-            return
+            # All work is recorded by the parent and our logs are flushed: skip the interpreter's
+            # finalization, which takes a second or more with a framework loaded.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
         _, spec_dicts, log_path = msg
         _redirect_output(log_path)
         specs = [RunSpec.model_validate(d) for d in spec_dicts]

@@ -134,3 +134,21 @@ def test_sigint_stops_cleanly_marks_the_run_interrupted_and_rerun_resumes(tmp_pa
     assert again.returncode == 0, again.stderr
     records = [json.loads(p.read_text()) for p in out.glob("*.json")]
     assert {r["status"] for r in records} == {"completed"}
+
+
+def test_two_processes_on_one_results_directory_share_the_work(tmp_path: Path, mnist_dir: Path) -> None:
+    out = tmp_path / "results"
+    args = ["run", str(SMOKE), "--results", str(out), "--only", "backend=torch", "--quiet"]
+    env = {**os.environ, "COLUMNS": "200"}
+    procs = [subprocess.Popen([sys.executable, "-m", "greenbench", *args], cwd=ROOT, env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    outputs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    plan = {r.run_id for r in expand(load_suite(SMOKE)) if r.backend == "torch"}
+    records = {p.stem: json.loads(p.read_text()) for p in out.glob("*.json")}  # every file a whole record
+    assert set(records) == plan
+    assert {r["status"] for r in records.values()} == {"completed"}
+    assert not list(out.glob(".*.tmp"))  # no temporary file left behind
+    # each workload trained once, by one of the two processes
+    trained = [r for r in records.values() if "train" in r["phases"]]
+    assert len(trained) == len({r["workload_id"] for r in records.values()})

@@ -165,6 +165,14 @@ class TorchBackend:
             return f"unsupported: {exc}"
         return None
 
+    def warm_up(self) -> None:
+        """One-time costs, paid before any measured window: the first ``use_deterministic_algorithms``
+        call imports torch's compiler stack (1.5–2 s here), which would land in one workload's setup."""
+        torch.use_deterministic_algorithms(
+            torch.are_deterministic_algorithms_enabled(),
+            warn_only=torch.is_deterministic_algorithms_warn_only_enabled(),
+        )
+
     def setup(self, spec: Any) -> None:
         reason = self.device_unavailable(spec.device)
         if reason:
@@ -359,4 +367,5 @@ class TorchBackend:
         return None  # CPU: not a device memory; MPS: torch keeps no peak statistic
 
     def versions(self) -> dict[str, str]:
-        return {"torch": torch.__version__}
+        # str(): torch.__version__ is a TorchVersion, and unpickling one in the parent would import torch there.
+        return {"torch": str(torch.__version__)}

@@ -133,3 +133,23 @@ def test_no_socket_is_opened_during_a_run(tmp_path: Path, mnist_dir: Path) -> No
     records = [json.loads(p.read_text()) for p in (tmp_path / "results").glob("*.json")]
     assert [r["status"] for r in records] == ["completed"]
     assert not log.exists(), log.read_text()
+
+
+def test_the_parent_process_never_imports_a_framework(tmp_path: Path, mnist_dir: Path) -> None:
+    """Only workers import torch: not even unpickling a worker's events may pull it into the parent."""
+    import subprocess
+    import sys
+
+    suite_file = tmp_path / "suite.yaml"
+    suite_file.write_text(SUITE.format(timeout=120, compression="[none, int8-dynamic]"))
+    code = (
+        "import sys\n"
+        "from greenbench.api import plan_suite, run_suite\n"
+        f"suite, runs = plan_suite({str(suite_file)!r})\n"
+        f"outcome = run_suite(suite, [r for r in runs if r.seed == 0], results_dir={str(tmp_path / 'r')!r})\n"
+        "assert outcome.counts == {'completed': 2}, outcome.counts\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'tensorflow', 'keras')))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
