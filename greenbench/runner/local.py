@@ -97,11 +97,10 @@ class LocalDispatcher(Dispatcher):
             self._env = fingerprint()
         return self._env
 
-    def _worker(self, backend: str, startup_log: Path | None = None) -> _Worker:
+    def _worker(self, backend: str) -> _Worker:
         w = self._workers.get(backend)
         if w is None or not w.proc.is_alive():
-            if startup_log is None and self._log_dir is not None:
-                startup_log = self._log_dir / f"worker-{backend}.log"
+            startup_log = self._log_dir / f"worker-{backend}.log" if self._log_dir is not None else None
             w = self._workers[backend] = _Worker(backend, self.env, startup_log)
         return w
 
@@ -193,6 +192,9 @@ class LocalDispatcher(Dispatcher):
             self._drop(name)
 
     def close(self) -> None:
+        for w in self._starting:  # started but never used (e.g. the data was missing): no need to wait
+            w.kill()
+        self._starting = []
         for w in self._workers.values():  # ask all at once, then wait for each
             w.request_stop()
         for w in self._workers.values():
