@@ -115,3 +115,27 @@ def test_env_json_is_a_fingerprint() -> None:
 def test_unknown_option_is_a_usage_error() -> None:
     proc = cli("run", "suites/smoke.yaml", "--bogus")
     assert proc.returncode == 2 and "No such option" in proc.stderr
+
+
+def test_run_without_data_is_one_line_exit_2_and_records_nothing(tmp_path: Path) -> None:
+    """Offline, no copy anywhere: one message naming the missing files and the ways to provide them."""
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(  # no network in this process, wherever the test runs
+        "import sys\n"
+        "def _no_net(event, args):\n"
+        "    if event in ('socket.getaddrinfo', 'socket.connect'):\n"
+        "        raise OSError('network disabled by the test')\n"
+        "sys.addaudithook(_no_net)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "GREENBENCH_DATA_DIR"}
+    env.update(COLUMNS="250", GREENBENCH_CACHE_DIR=str(tmp_path / "cache"),
+               PYTHONPATH=f"{hook}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    out = tmp_path / "results"
+    proc = subprocess.run([sys.executable, "-m", "greenbench", "run", "suites/smoke.yaml", "--results", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("error: MNIST data not found: missing train-images-idx3-ubyte.gz")
+    assert "GREENBENCH_DATA_DIR" in line and "Traceback" not in proc.stderr
+    assert not list(out.glob("*.json"))
