@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Protocol
+from typing import TYPE_CHECKING, Callable, ClassVar, Protocol
 
 import numpy as np
 
@@ -56,7 +56,12 @@ class TrainData:
 
 
 class CompressedModel(Protocol):
-    """A (possibly compressed) trained model, ready for evaluation and inference timing."""
+    """A (possibly compressed) trained model, ready for evaluation and inference timing.
+
+    Compressed variants also have an optional ``details() -> dict``: ``sparsity`` over the pruned
+    weight matrices, ``target_sparsity``, ``compressed_size_bytes``, ``quantized_weight_fraction``,
+    ``inference_device``, ``size_format``, ``runtime``; the runner records what it finds.
+    """
 
     method: str
 
@@ -68,10 +73,6 @@ class CompressedModel(Protocol):
 
     def parameter_stats(self) -> tuple[int, int]:
         """(non-zero parameters, total parameters) over all weights."""
-
-    def details(self) -> dict[str, Any]:
-        """Method specifics: ``sparsity`` over the pruned weight matrices (pruning), ``compressed_size_bytes``,
-        ``quantized_weight_fraction``, ``inference_device``, ``size_format``, ``runtime``…"""
 
 
 @dataclass
@@ -125,6 +126,9 @@ class Backend(Protocol):
 
     def threads(self) -> dict[str, int]:
         """The intra-op / inter-op thread counts in effect (set identically for both backends), for the record."""
+
+    # Optional: ``warm_up() -> None`` pays one-time costs (lazy imports) at worker start-up, before any
+    # measured window; the runner calls it where a backend has it.
 
 
 class Unsupported(Exception):
