@@ -20,7 +20,7 @@ from greenbench import __version__
 from . import data as rd
 from . import figures as figs
 from . import fmt
-from .grid import WHAT_IF_COUNTRIES, load_grid_data
+from greenbench.measure.grid import WHAT_IF_COUNTRIES, load_grid_data
 
 SECTIONS = [
     ("headline", "Headline"),

@@ -200,7 +200,7 @@ class EnergyConfig(_Strict):
             raise ValueError(f"{v!r} is not an ISO 3166-1 alpha-3 country code (e.g. USA, FRA, DEU)")
         code = v.upper()
         # Only codes codecarbon has a carbon intensity for: an unknown one would silently fall back.
-        from greenbench.report.grid import load_grid_data
+        from greenbench.measure.grid import load_grid_data
 
         grid = load_grid_data()
         if grid is not None and grid.countries and code not in grid.countries:

@@ -25,7 +25,7 @@ def busy(seconds: float) -> None:
 
 
 def usa_intensity() -> float:
-    from greenbench.report.grid import load_grid_data
+    from greenbench.measure.grid import load_grid_data
 
     grid = load_grid_data()
     assert grid is not None

@@ -9,7 +9,7 @@ import pytest
 
 from greenbench.report import data as rd
 from greenbench.report import fmt
-from greenbench.report.grid import WHAT_IF_COUNTRIES, load_grid_data
+from greenbench.measure.grid import WHAT_IF_COUNTRIES, load_grid_data
 
 
 def test_pareto_mask_keeps_only_undominated_points():
