@@ -11,18 +11,31 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from greenbench.errors import UserError
-from greenbench.results.frame import aggregate as aggregate_results
-from greenbench.results.frame import load_results
 from greenbench.suite import RunSpec, Suite, expand, load_suite
 from greenbench.suite.schema import MATRIX_AXES
 
 if TYPE_CHECKING:  # pragma: no cover
     from rich.console import Console
 
+    from greenbench.results.frame import aggregate as aggregate_results
+    from greenbench.results.frame import load_results
     from greenbench.runner.local import SuiteOutcome
 
 DEFAULT_RESULTS = Path("results")
+
+
 DEFAULT_REPORTS = Path("reports")
+
+
+def __getattr__(name: str) -> Any:
+    # The pandas loaders are imported on first use: `greenbench run` writes records and never
+    # needs pandas (0.4 s of its start-up).
+    if name in ("load_results", "aggregate_results"):
+        from greenbench.results import frame
+
+        return frame.load_results if name == "load_results" else frame.aggregate
+    raise AttributeError(f"module 'greenbench.api' has no attribute {name!r}")
+
 
 __all__ = [
     "aggregate_results",
