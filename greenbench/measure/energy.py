@@ -435,9 +435,11 @@ class EnergyMeter:
         return self._tracker is not None and not self._closed
 
     def _start(self) -> None:
-        from greenbench.measure import env
+        from greenbench.measure import cpuinfo_cache, env
 
         import codecarbon  # noqa: F401 - its import resets its logger to INFO; quiet it afterwards
+
+        cpuinfo_cache.install()  # codecarbon's CPU naming would spin a core for a second per process
 
         logging.getLogger("codecarbon").setLevel(logging.ERROR)
         rapl = env.rapl_status()
