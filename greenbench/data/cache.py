@@ -6,6 +6,7 @@ Layout under :func:`cache_root` (``$GREENBENCH_CACHE_DIR``, else the user cache 
     datasets/<name>/train-images-idx3-ubyte.gz ...   downloads (one lookup location)
     arrays/<payload-sha256>.npy                      verified, parsed arrays
     arrays/sources/<source-sha256>.json              source file content -> payload SHA-256s
+    machine/cpuinfo-<key>.json                       py-cpuinfo's answer (greenbench.measure.cpuinfo_cache)
 
 The parsed arrays are keyed by the SHA-256 of their verified payload, and reached through the
 SHA-256 of the *source file's bytes* (the ``.gz``, raw IDX or ``.npz`` as it lies on disk). A
