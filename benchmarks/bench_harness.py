@@ -223,6 +223,8 @@ def _suite_once(suite: str, cold_cpuinfo: bool) -> dict[str, Any]:
 
 
 def part_suite(args: argparse.Namespace) -> dict[str, Any]:
+    if args.suite_repeat < 1:
+        raise SystemExit(f"--suite-repeat {args.suite_repeat}: must be at least 1")
     runs = [_suite_once(args.suite, args.cold_cpuinfo) for _ in range(args.suite_repeat)]
     ratios = [r["ratio"] for r in runs]
     fixed = [r["wall_s"] - sum(r["phases_s"].values()) for r in runs]
@@ -230,6 +232,7 @@ def part_suite(args: argparse.Namespace) -> dict[str, Any]:
           f"(range {min(ratios):.2f}–{max(ratios):.2f}×; fixed cost {min(fixed):.1f}–{max(fixed):.1f} s); "
           "target ≤ 1.25×")
     return {"suite": args.suite, "runs": runs, "median_ratio": statistics.median(ratios)}
+
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

@@ -22,8 +22,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from greenbench.runner.local import SuiteOutcome
 
 DEFAULT_RESULTS = Path("results")
-
-
 DEFAULT_REPORTS = Path("reports")
 
 
@@ -35,6 +33,10 @@ def __getattr__(name: str) -> Any:
 
         return frame.load_results if name == "load_results" else frame.aggregate
     raise AttributeError(f"module 'greenbench.api' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | {"load_results", "aggregate_results"})
 
 
 __all__ = [

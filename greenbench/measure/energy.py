@@ -439,7 +439,10 @@ class EnergyMeter:
 
         import codecarbon  # noqa: F401 - its import resets its logger to INFO; quiet it afterwards
 
-        cpuinfo_cache.install()  # codecarbon's CPU naming would spin a core for a second per process
+        try:  # codecarbon's CPU naming would otherwise spin a core for a second in every process
+            cpuinfo_cache.install()
+        except Exception as exc:  # noqa: BLE001 - an optimisation: never worth the energy figures
+            log.info("py-cpuinfo cache not installed: %s", exc)
 
         logging.getLogger("codecarbon").setLevel(logging.ERROR)
         rapl = env.rapl_status()

@@ -24,6 +24,10 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'greenbench.results' has no attribute {name!r}")
 
 
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | _FRAME)
+
+
 __all__ = [
     "COLUMNS",
     "METRICS",
