@@ -40,7 +40,6 @@ PROC_CPUINFO = Path("/proc/cpuinfo")
 # Lines of /proc/cpuinfo that change while the machine stays the same.
 _VOLATILE_PREFIXES = ("cpu mhz", "bogomips")
 
-_installed = False
 _install_lock = threading.Lock()
 _MARK = "__greenbench_cpuinfo_cache__"  # set on the wrapper: never wrap twice
 
@@ -115,16 +114,12 @@ def install(cache_dir: Path | None = None) -> bool:
     py-cpuinfo returned the first time on this machine and Python; if the cache fails in any way,
     it asks py-cpuinfo.
     """
-    global _installed
     with _install_lock:
-        if _installed:
-            return True
         try:
             import cpuinfo  # py-cpuinfo, a codecarbon dependency
         except ImportError:
             return False
         if getattr(cpuinfo.get_cpu_info, _MARK, False):
-            _installed = True
             return True
         try:
             text = PROC_CPUINFO.read_text()
@@ -148,13 +143,11 @@ def install(cache_dir: Path | None = None) -> bool:
 
         setattr(get_cpu_info, _MARK, True)
         cpuinfo.get_cpu_info = get_cpu_info
-        _installed = True
         return True
 
 
 def uninstall() -> None:
     """Restore py-cpuinfo's own function (for tests)."""
-    global _installed
     with _install_lock:
         try:
             import cpuinfo
@@ -162,9 +155,6 @@ def uninstall() -> None:
             return
         if getattr(cpuinfo.get_cpu_info, _MARK, False):
             cpuinfo.get_cpu_info = cpuinfo.get_cpu_info.__wrapped__
-        _installed = False
-_install_lock = threading.Lock()
-_MARK = "__greenbench_cpuinfo_cache__"  # set on the wrapper: never wrap twice
 
 
 __all__ = ["cache_key", "install", "remembered", "uninstall"]

@@ -138,10 +138,9 @@ def test_the_wrapper_asks_py_cpuinfo_when_the_cache_itself_fails(tmp_path: Path,
     cpuinfo = pytest.importorskip("cpuinfo")
     if not Path("/proc/cpuinfo").is_file():
         pytest.skip("no /proc/cpuinfo on this platform: install() leaves py-cpuinfo alone")
-    real, was_installed = cpuinfo.get_cpu_info, cpuinfo_cache._installed
+    real = cpuinfo.get_cpu_info
     slow = Counting(ANSWER)
     monkeypatch.setattr(cpuinfo, "get_cpu_info", slow)
-    cpuinfo_cache._installed = False
     try:
         assert cpuinfo_cache.install(tmp_path)
         assert cpuinfo_cache.install(tmp_path)  # a second install does not wrap the wrapper
@@ -155,7 +154,6 @@ def test_the_wrapper_asks_py_cpuinfo_when_the_cache_itself_fails(tmp_path: Path,
         assert slow.calls == 1
     finally:
         cpuinfo.get_cpu_info = real
-        cpuinfo_cache._installed = was_installed
 
 
 def test_install_wraps_py_cpuinfo_and_gives_the_same_answer_in_a_fresh_process(tmp_path: Path) -> None:
@@ -190,7 +188,6 @@ def test_install_wraps_py_cpuinfo_and_gives_the_same_answer_in_a_fresh_process(t
 def test_uninstall_restores_py_cpuinfo(tmp_path: Path) -> None:
     cpuinfo = pytest.importorskip("cpuinfo")
     original = cpuinfo.get_cpu_info
-    was_installed = cpuinfo_cache._installed
     cpuinfo_cache.uninstall()
     try:
         before = cpuinfo.get_cpu_info
@@ -201,4 +198,3 @@ def test_uninstall_restores_py_cpuinfo(tmp_path: Path) -> None:
         assert cpuinfo.get_cpu_info is before
     finally:
         cpuinfo.get_cpu_info = original
-        cpuinfo_cache._installed = was_installed
