@@ -188,6 +188,12 @@ def report(
 
 
 # --------------------------------------------------------------------------- compare
+class Correction(str, Enum):
+    bh = "bh"
+    holm = "holm"
+    none = "none"
+
+
 @app.command()
 def compare(
     base: Annotated[Path, typer.Argument(help="Baseline results directory.", show_default=False)],
@@ -207,6 +213,11 @@ def compare(
     alpha: Annotated[
         float, typer.Option("--alpha", min=0.0001, max=0.5, help="Significance level of the Mann-Whitney U test.")
     ] = 0.05,
+    correction: Annotated[
+        Correction,
+        typer.Option("--correction", help="Multiple-comparison correction over all rows: Benjamini–Hochberg, "
+                     "Holm, or none (each row on its own)."),
+    ] = Correction.bh,
 ) -> None:
     """Compare two result sets workload by workload, with statistical regression gates."""
     from greenbench.compare import run_compare
@@ -222,6 +233,7 @@ def compare(
         console=console,
         accuracy_threshold=accuracy_threshold,
         alpha=alpha,
+        correction=correction.value,
     )
     raise typer.Exit(code)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import zlib
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -15,7 +16,7 @@ import pandas as pd
 from greenbench.compare.guard import guard_messages
 from greenbench.compare.load import LABEL_COLUMNS, WORKLOAD_COLUMNS, Side, load_side, workload_key
 from greenbench.compare.metrics import METRIC_SPECS, MetricSpec, parse_pp, parse_threshold, resolve_metrics
-from greenbench.compare.stats import VERDICTS, Verdict, compare_samples
+from greenbench.compare.stats import CORRECTIONS, VERDICTS, Sample, Verdict, compare_family, min_attainable_p, min_repeats
 from greenbench.errors import UserError
 
 @dataclass(frozen=True)
@@ -40,7 +41,8 @@ class Row:
     diff: float  # head_mean - base_mean
     diff_ci_low: float
     diff_ci_high: float
-    p_value: float | None
+    p_value: float | None  # Mann-Whitney U, two-sided
+    p_adjusted: float | None  # p_value after the comparison's correction, used by the gate; None outside the family
     verdict: Verdict
     note: str
 
@@ -72,6 +74,9 @@ class Comparison:
     paired_by_machine: bool
     base_machines: list[str] = field(default_factory=list)
     head_machines: list[str] = field(default_factory=list)
+    correction: str = "bh"  # multiple-comparison correction over the rows: "bh", "holm" or "none"
+    family_size: int = 0  # rows that entered the correction (those where p < alpha was attainable)
+    notes: list[str] = field(default_factory=list)  # what the gate can and cannot see with these repeats
 
     @property
     def regressions(self) -> list[Row]:
@@ -230,6 +235,30 @@ def _noise_messages(rows: list[Row], thr: float, acc_thr: float) -> list[str]:
     return out
 
 
+def _power_notes(sizes: list[tuple[int, int]], correction: str, alpha: float) -> list[str]:
+    """Say when the correction leaves the repeats too few to flag a change seen in one row alone.
+
+    Both Benjamini–Hochberg and Holm need p < α / m for the smallest p of m rows; the exact test
+    cannot go below 2 / C(n_base + n_head, n_base) (0.0079 for 5 vs 5).
+    """
+    m = len(sizes)
+    if correction == "none" or m < 2:
+        return []
+    lone = alpha / m
+    blind = [(nb, nh) for nb, nh in sizes if min_attainable_p(nb, nh) >= lone]
+    if not blind:
+        return []
+    nb, nh = Counter(blind).most_common(1)[0][0]  # the usual sample sizes, named in the note
+    reps = f"{nb} repeats per side" if nb == nh else f"{nb} base and {nh} head repeats"
+    where = "" if len(blind) == m else f" (in {len(blind)} of {m} rows)"
+    return [
+        f"with {reps}{where} the smallest attainable p is {min_attainable_p(nb, nh):.3g}: after "
+        f"{CORRECTIONS[correction]} over {m} rows a change seen in one row alone needs p < {lone:.3g} and cannot be "
+        "flagged; a change seen in several rows at once (time, energy and CO₂ of a workload, or several workloads) "
+        f"still can. To catch a lone change run ≥ {min_repeats(lone)} repeats per side or compare fewer metrics"
+    ]
+
+
 def compare(
     base_paths: str | Path | Sequence[str | Path],
     head_paths: str | Path | Sequence[str | Path],
@@ -242,6 +271,7 @@ def compare(
     n_resamples: int = 9999,
     seed: int = 0,
     by_machine: bool | None = None,
+    correction: str = "bh",
 ) -> Comparison:
     """Compare the runs under ``head_paths`` with those under ``base_paths``, workload by workload.
 
@@ -253,6 +283,10 @@ def compare(
 
     ``threshold`` is the minimum relative change (0.1 or "10%") for every metric except
     accuracy, whose minimum change is ``accuracy_threshold_pp`` percentage points.
+
+    ``correction`` adjusts the p-values of all rows together before the gate: ``"bh"``
+    (Benjamini–Hochberg, default), ``"holm"`` or ``"none"`` (each row on its own: with many rows
+    an A/A comparison then flags something far more often than ``alpha``).
     """
     specs = resolve_metrics(metrics)
     thr = parse_threshold(threshold)
@@ -261,6 +295,8 @@ def compare(
         raise UserError(f"alpha {alpha!r} must be between 0 and 1, e.g. 0.05")
     if not 0 < float(confidence) < 1:
         raise UserError(f"confidence {confidence!r} must be between 0 and 1, e.g. 0.95")
+    if correction not in CORRECTIONS:
+        raise UserError(f"unknown correction {correction!r}; allowed: {', '.join(CORRECTIONS)}")
 
     base = load_side(base_paths, "base")
     head = load_side(head_paths, "head")
@@ -312,42 +348,41 @@ def compare(
         "head": sorted(shown(g) for g in hkeys - bkeys),
     }
 
-    rows: list[Row] = []
     bgroups = dict(tuple(bdone.groupby("_group")))
     hgroups = dict(tuple(hdone.groupby("_group")))
+    samples: list[tuple[str, MetricSpec, np.ndarray, np.ndarray]] = []
     for g in sorted(matched, key=shown):
-        bg, hg = bgroups[g], hgroups[g]
         for spec in specs:
-            bvals = pd.to_numeric(bg[spec.name], errors="coerce").to_numpy(dtype=float)
-            hvals = pd.to_numeric(hg[spec.name], errors="coerce").to_numpy(dtype=float)
-            rng = np.random.default_rng([seed, zlib.crc32(f"{g}|{spec.name}".encode())])
-            res = compare_samples(
-                bvals,
-                hvals,
+            bvals = pd.to_numeric(bgroups[g][spec.name], errors="coerce").to_numpy(dtype=float)
+            hvals = pd.to_numeric(hgroups[g][spec.name], errors="coerce").to_numpy(dtype=float)
+            samples.append((g, spec, bvals, hvals))
+
+    # One gate over the whole report: the p-values of all rows are adjusted together.
+    family = compare_family(
+        [Sample(b, h, spec.direction, spec.effect, acc_thr if spec.effect == "pp" else thr,
+                np.random.default_rng([seed, zlib.crc32(f"{g}|{spec.name}".encode())]))
+         for g, spec, b, h in samples],
+        alpha=float(alpha), correction=correction, confidence=float(confidence), n_resamples=n_resamples,  # type: ignore[arg-type]
+    )
+    rows: list[Row] = []
+    for (g, spec, _, _), res in zip(samples, family.rows):
+        rows.append(
+            Row(
+                workload=dict(heads[key_of[g]]),
+                label=labels[key_of[g]],
+                machine=machine_of[g] if show_machine else None,
+                metric=spec.name,
+                unit=spec.unit,
                 direction=spec.direction,
-                effect=spec.effect,
-                threshold=acc_thr if spec.effect == "pp" else thr,
-                alpha=float(alpha),
-                confidence=float(confidence),
-                n_resamples=n_resamples,
-                rng=rng,
+                **{k: v for k, v in asdict(res).items()},
             )
-            rows.append(
-                Row(
-                    workload=dict(heads[key_of[g]]),
-                    label=labels[key_of[g]],
-                    machine=machine_of[g] if show_machine else None,
-                    metric=spec.name,
-                    unit=spec.unit,
-                    direction=spec.direction,
-                    **{k: v for k, v in asdict(res).items()},
-                )
-            )
+        )
 
     bm = bdone[bdone["_group"].isin(matched)]
     hm = hdone[hdone["_group"].isin(matched)]
     messages = guard_messages(base, head, bm, hm, paired_by_machine=paired, one_sided_fields=one_sided)
     messages += _noise_messages(rows, thr, acc_thr)
+    notes = _power_notes(family.tested, correction, float(alpha))
     return Comparison(
         base=base.paths,
         head=head.paths,
@@ -363,4 +398,7 @@ def compare(
         paired_by_machine=paired,
         base_machines=base_machines,
         head_machines=head_machines,
+        correction=correction,
+        family_size=len(family.tested),
+        notes=notes,
     )

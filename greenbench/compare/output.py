@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from greenbench.compare.core import Comparison, Row
 from greenbench.compare.metrics import METRIC_SPECS
+from greenbench.compare.stats import CORRECTIONS
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -71,8 +72,21 @@ def p_text(row: Row) -> str:
     return "–" if row.p_value is None else f"{row.p_value:.3g}"
 
 
+def p_adjusted_text(row: Row) -> str:
+    return "–" if row.p_adjusted is None else f"{row.p_adjusted:.3g}"
+
+
+def _corrected(c: Comparison) -> bool:
+    return c.correction != "none"
+
+
 def rule_text(c: Comparison) -> str:
-    return (f"a change is flagged only when Mann-Whitney U gives p < {c.alpha:g} and the effect reaches "
+    if _corrected(c):
+        test = (f"Mann-Whitney U gives p < {c.alpha:g} after {CORRECTIONS[c.correction]} correction over the "
+                f"{c.family_size} tested rows")
+    else:
+        test = f"Mann-Whitney U gives p < {c.alpha:g} (each row on its own, no correction for multiple comparisons)"
+    return (f"a change is flagged only when {test} and the effect reaches "
             f"{c.threshold * 100:g}% (accuracy: {c.accuracy_threshold_pp:g} pp); intervals are "
             f"{c.confidence * 100:g}% bootstrap intervals over the repeats")
 
@@ -111,21 +125,26 @@ def to_markdown(c: Comparison, title: str = "greenbench compare") -> str:
         out.append("")
     verdict = "❌ **Regression**" if c.has_regression else "✅ No regression"
     out += [f"{verdict}: {summary_text(c)} — {rule_text(c)}.", ""]
+    if c.notes:
+        out += ["> [!NOTE]"] + [f"> {m}" for m in c.notes] + [""]
     if c.newly_failing:
         out += ["**Completed on base, failing on head:**", ""]
         out += [f"- `{_cell(w)}`" for w in c.newly_failing]
         out.append("")
     flagged = [r for r in c.rows if r.verdict in ("regressed", "improved")]
+    adj = _corrected(c)
     if flagged:
         out += ["**Flagged changes:**", ""]
         out += [f"- {VERDICT_MARK[r.verdict]} `{_cell(r.name)}` {METRIC_SPECS[r.metric].label}: "
-                f"{_cell(change_text(r))} (p={p_text(r)})" for r in flagged]
+                f"{_cell(change_text(r))} (p={p_text(r)}{f', adjusted {p_adjusted_text(r)}' if adj else ''})"
+                for r in flagged]
         out.append("")
     header = ["Workload", "Metric", "n base/head", "Base", "Head", f"Change [{c.confidence * 100:g}% CI]", "p",
-              "Verdict", "Note"]
+              *(["adj. p"] if adj else []), "Verdict", "Note"]
     rows = [[r.name, METRIC_SPECS[r.metric].label, f"{r.n_base}/{r.n_head}", value_text(r, "base"),
-             value_text(r, "head"), change_text(r), p_text(r), VERDICT_MARK[r.verdict], r.note] for r in c.rows]
-    out += _md_table(header, rows, ["l", "l", "r", "r", "r", "r", "r", "l", "l"])
+             value_text(r, "head"), change_text(r), p_text(r), *([p_adjusted_text(r)] if adj else []),
+             VERDICT_MARK[r.verdict], r.note] for r in c.rows]
+    out += _md_table(header, rows, ["l", "l", "r", "r", "r", "r", "r", *(["r"] if adj else []), "l", "l"])
     out.append("")
     for side in ("base", "head"):
         names = c.unmatched.get(side) or []
@@ -157,7 +176,8 @@ def benchmark_entry(row: Row) -> dict[str, Any]:
         entry["range"] = rng
     extra = [f"n={row.n_head} repeats (base n={row.n_base})",
              f"base: {value_text(row, 'base')}",
-             f"change vs base: {change_text(row)}, p={p_text(row)}",
+             f"change vs base: {change_text(row)}, p={p_text(row)}"
+             + (f" (adjusted {p_adjusted_text(row)})" if row.p_adjusted not in (None, row.p_value) else ""),
              f"verdict: {row.verdict}" + (f": {row.note}" if row.note else "")]
     entry["extra"] = "\n".join(extra)
     return entry
@@ -186,15 +206,16 @@ def render_table(c: Comparison) -> "Table":
     from rich.table import Table
 
     table = Table(title=f"greenbench compare — {summary_text(c)}", title_justify="left", show_lines=False)
+    adj = _corrected(c)
     for name, just in (("Workload", "left"), ("Metric", "left"), ("n", "right"), ("Base", "right"),
                        ("Head", "right"), (f"Change [{c.confidence * 100:g}% CI]", "right"), ("p", "right"),
-                       ("Verdict", "left")):
+                       *([("adj. p", "right")] if adj else []), ("Verdict", "left")):
         table.add_column(name, justify=just, overflow="fold")
     for r in c.rows:
         verdict = r.verdict + (f"\n[dim]{escape(r.note)}[/]" if r.note else "")
         table.add_row(
             escape(r.name), METRIC_SPECS[r.metric].label, f"{r.n_base}/{r.n_head}", value_text(r, "base"),
-            value_text(r, "head"), change_text(r), p_text(r),
+            value_text(r, "head"), change_text(r), p_text(r), *([p_adjusted_text(r)] if adj else []),
             f"[{_RICH_STYLE[r.verdict]}]{verdict}[/]",
         )
     return table

@@ -34,6 +34,7 @@ def run_compare(
     *,
     accuracy_threshold: str | float = "0.5pp",
     alpha: float = 0.05,
+    correction: str = "bh",
 ) -> int:
     """Compare HEAD with BASE, print the verdicts, write Markdown/JSON; return the exit code.
 
@@ -46,7 +47,7 @@ def run_compare(
 
     console = console or Console()
     result = compare(base, head, metrics=metrics, threshold=threshold, alpha=alpha,
-                     accuracy_threshold_pp=accuracy_threshold)
+                     accuracy_threshold_pp=accuracy_threshold, correction=correction)
     if result.guard_messages:
         body = "\n".join(f"• {escape(m)}" for m in result.guard_messages)
         console.print(Panel(body, title="[bold]⚠ These results may not be comparable[/]", border_style="bold yellow",
@@ -61,6 +62,8 @@ def run_compare(
         console.print("[bold red]completed on base, failing on head:[/] " + escape(", ".join(result.newly_failing)),
                       highlight=False)
     console.print(f"[dim]{escape(rule_text(result))}[/]", highlight=False)
+    for note in result.notes:
+        console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
     if markdown_path is not None:
         _write(Path(markdown_path), to_markdown(result), "Markdown summary")
         console.print(f"markdown: {markdown_path}", highlight=False)

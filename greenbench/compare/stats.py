@@ -12,18 +12,27 @@
   resamples each side independently (:func:`scipy.stats.bootstrap`, seeded, so reports are
   reproducible). The interval is reported; the gate uses the test and the point effect.
 - **Gate**: a change is flagged only when p < α **and** the effect reaches the threshold.
+- **Many rows, one gate**: a report tests every workload × metric, and one false alarm is
+  enough to fail a CI job, so the p-values of one comparison are adjusted together
+  (:func:`adjust_p_values`): Benjamini–Hochberg by default, which keeps the chance that an A/A
+  comparison flags anything at all at α (under independence or positive dependence, which is
+  what time, energy and CO₂ of the same runs have) while a change that shows in several rows —
+  time, energy and CO₂ of a workload, or several workloads — still needs only a moderate p.
+  Holm controls the same family-wise rate under any dependence, at the cost of power.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Sequence
 
 import numpy as np
 
 Verdict = Literal["improved", "regressed", "unchanged", "insufficient-data"]
 VERDICTS: tuple[Verdict, ...] = ("regressed", "improved", "unchanged", "insufficient-data")
+Correction = Literal["bh", "holm", "none"]
+CORRECTIONS: dict[str, str] = {"bh": "Benjamini–Hochberg", "holm": "Holm", "none": "no correction"}
 
 
 @dataclass(frozen=True)
@@ -41,6 +50,7 @@ class SampleComparison:
     diff_ci_low: float
     diff_ci_high: float
     p_value: float | None
+    p_adjusted: float | None  # p_value after the report's correction, which the gate then used (None: not adjusted)
     verdict: Verdict
     note: str
 
@@ -58,6 +68,53 @@ def min_repeats(alpha: float) -> int:
     while min_attainable_p(n, n) >= alpha:
         n += 1
     return n
+
+
+def adjust_p_values(p_values: Sequence[float], method: Correction) -> list[float]:
+    """Adjust one family of p-values for multiple comparisons; an adjusted p < α is significant.
+
+    ``"bh"``: Benjamini–Hochberg (:func:`scipy.stats.false_discovery_control`): p_(i) · m / i,
+    made monotone. ``"holm"``: Holm's step-down, max over j ≤ i of (m − j + 1) · p_(j).
+    ``"none"``: unchanged. Adjusted values are capped at 1 and keep the input order.
+    """
+    if method not in CORRECTIONS:
+        raise ValueError(f"unknown correction {method!r}; allowed: {', '.join(CORRECTIONS)}")
+    p = np.asarray(p_values, dtype=float)
+    if p.size == 0 or method == "none":
+        return [float(x) for x in p]
+    if method == "bh":
+        from scipy import stats
+
+        return [float(x) for x in stats.false_discovery_control(p, method="bh")]
+    order = np.argsort(p, kind="stable")
+    m = p.size
+    stepped = np.maximum.accumulate((m - np.arange(m)) * p[order])
+    out = np.empty(m)
+    out[order] = np.minimum(stepped, 1.0)
+    return [float(x) for x in out]
+
+
+def mann_whitney_p(base: np.ndarray | Sequence[float], head: np.ndarray | Sequence[float]) -> float | None:
+    """Two-sided Mann-Whitney U p over the finite values; 1.0 when every value is equal, None when a side is empty."""
+    from scipy import stats
+
+    b = np.asarray(base, dtype=float)
+    h = np.asarray(head, dtype=float)
+    b, h = b[np.isfinite(b)], h[np.isfinite(h)]
+    if len(b) == 0 or len(h) == 0:
+        return None
+    if np.all(np.concatenate([b, h]) == b[0]):
+        return 1.0  # every value equal: nothing to rank
+    return float(stats.mannwhitneyu(h, b, alternative="two-sided").pvalue)
+
+
+def testable(n_base: int, n_head: int, alpha: float) -> bool:
+    """Whether p < ``alpha`` is attainable at all with these repeats (else the verdict is insufficient-data).
+
+    Rows that fail this never enter a correction's family: a test that cannot reject must not
+    make the others stricter (Tarone's refinement for discrete tests).
+    """
+    return n_base >= 2 and n_head >= 2 and min_attainable_p(n_base, n_head) < alpha
 
 
 def _std(x: np.ndarray) -> float:
@@ -116,10 +173,15 @@ def compare_samples(
     confidence: float = 0.95,
     n_resamples: int = 9999,
     rng: np.random.Generator | None = None,
+    p_adjusted: float | None = None,
+    correction: str = "",
 ) -> SampleComparison:
-    """Compare repeats of one metric; ``threshold`` is relative (0.1) or in pp (0.5) per ``effect``."""
-    from scipy import stats
+    """Compare repeats of one metric; ``threshold`` is relative (0.1) or in pp (0.5) per ``effect``.
 
+    The gate uses ``p_adjusted`` when given — this row's p after a multiple-comparison
+    correction over the whole report (``correction`` names it, for the note) — else the raw p.
+    ``n_resamples=0`` skips the bootstrap interval (simulations that need only the verdict).
+    """
     b = np.asarray(base, dtype=float)
     h = np.asarray(head, dtype=float)
     b, h = b[np.isfinite(b)], h[np.isfinite(h)]
@@ -128,22 +190,20 @@ def compare_samples(
     if nb == 0 or nh == 0:
         missing = "base" if nb == 0 else "head"
         return SampleComparison(nb, nh, float(b.mean()) if nb else nan, float(h.mean()) if nh else nan,
-                                _std(b), _std(h), nan, nan, nan, nan, nan, nan, None, "insufficient-data",
+                                _std(b), _std(h), nan, nan, nan, nan, nan, nan, None, None, "insufficient-data",
                                 f"no values on {missing}")
     bm, hm = float(b.mean()), float(h.mean())
     ratio = hm / bm if bm > 0 else nan
     diff = hm - bm
     constant = bool(np.all(b == b[0]) and np.all(h == h[0]))
-    if nb >= 2 and nh >= 2 and not constant:
+    if nb >= 2 and nh >= 2 and not constant and n_resamples > 0:
         r_lo, r_hi, d_lo, d_hi = _bootstrap(b, h, confidence, n_resamples, rng or np.random.default_rng(0))
     elif constant:  # no spread on either side: the interval is the point
         r_lo, r_hi, d_lo, d_hi = ratio, ratio, diff, diff
     else:
         r_lo = r_hi = d_lo = d_hi = nan
-    if np.all(np.concatenate([b, h]) == b[0]):
-        p: float | None = 1.0  # every value equal: nothing to rank
-    else:
-        p = float(stats.mannwhitneyu(h, b, alternative="two-sided").pvalue)
+    p = mann_whitney_p(b, h)
+    gate_p = p if p_adjusted is None else p_adjusted
 
     size = (ratio - 1.0) if effect == "relative" else diff * 100.0
     size_txt = (_pct(size) if effect == "relative" else f"{size:+.2f} pp") if math.isfinite(size) else "n/a"
@@ -165,15 +225,65 @@ def compare_samples(
     elif effect == "relative" and not math.isfinite(ratio):
         verdict = "insufficient-data"
         note = "base mean is not positive: no ratio"
-    elif p is not None and p < alpha and big:
+    elif gate_p is not None and gate_p < alpha and big:
         verdict = "regressed" if worse else "improved"
         note = ""  # the change and p say it all
     else:
         verdict = "unchanged"
-        if p is not None and p < alpha:
-            note = f"significant (p={p:.3g}) but {size_txt} is below the {limit_txt} threshold"
+        adjusted = p_adjusted is not None and p is not None and p_adjusted != p
+        if gate_p is not None and gate_p < alpha:
+            shown = f"p={p:.3g}" + (f", adjusted {gate_p:.3g}" if adjusted else "")
+            note = f"significant ({shown}) but {size_txt} is below the {limit_txt} threshold"
+        elif big and adjusted and p is not None and p < alpha:
+            note = (f"{size_txt} with p={p:.3g}, but not significant after {correction or 'correction'} "
+                    f"(adjusted p={gate_p:.3g} ≥ {alpha:g})")
         elif big:
             note = f"{size_txt} but not significant (p={p:.3g} ≥ {alpha:g})"
         else:
             note = ""
-    return SampleComparison(nb, nh, bm, hm, _std(b), _std(h), ratio, r_lo, r_hi, diff, d_lo, d_hi, p, verdict, note)
+    return SampleComparison(nb, nh, bm, hm, _std(b), _std(h), ratio, r_lo, r_hi, diff, d_lo, d_hi, p, p_adjusted,
+                            verdict, note)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One row to compare: the repeats of one metric of one workload, and how to judge them."""
+
+    base: np.ndarray | Sequence[float]
+    head: np.ndarray | Sequence[float]
+    direction: Literal["lower", "higher"]
+    effect: Literal["relative", "pp"]
+    threshold: float
+    rng: np.random.Generator | None = None  # for the bootstrap interval
+
+
+@dataclass(frozen=True)
+class Family:
+    """The rows of one comparison, judged together; ``tested`` are the sample sizes of the corrected rows."""
+
+    rows: list[SampleComparison]
+    tested: list[tuple[int, int]]
+
+
+def compare_family(
+    samples: Sequence[Sample],
+    *,
+    alpha: float,
+    correction: Correction = "bh",
+    confidence: float = 0.95,
+    n_resamples: int = 9999,
+) -> Family:
+    """Compare every row, the p-values of the rows that can reach ``alpha`` adjusted together."""
+    finite = [(np.asarray(s.base, dtype=float), np.asarray(s.head, dtype=float)) for s in samples]
+    finite = [(b[np.isfinite(b)], h[np.isfinite(h)]) for b, h in finite]
+    raw = [mann_whitney_p(b, h) for b, h in finite]
+    members = [i for i, (p, (b, h)) in enumerate(zip(raw, finite)) if p is not None and testable(len(b), len(h), alpha)]
+    adjusted = dict(zip(members, adjust_p_values([raw[i] for i in members], correction)))  # type: ignore[misc]
+    label = f"{CORRECTIONS[correction]} over {len(members)} rows"
+    rows = [
+        compare_samples(b, h, direction=s.direction, effect=s.effect, threshold=s.threshold, alpha=alpha,
+                        confidence=confidence, n_resamples=n_resamples, rng=s.rng,
+                        p_adjusted=adjusted.get(i), correction=label)
+        for i, (s, (b, h)) in enumerate(zip(samples, finite))
+    ]
+    return Family(rows, [(len(finite[i][0]), len(finite[i][1])) for i in members])

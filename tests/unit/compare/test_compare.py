@@ -8,7 +8,10 @@ import sys
 
 from rich.console import Console
 
-from greenbench.compare import compare, run_compare
+from greenbench.compare import compare, run_compare, to_markdown
+from greenbench.compare.output import rule_text
+
+from conftest import WORKLOADS
 
 
 def _console() -> Console:
@@ -168,3 +171,28 @@ def test_noisy_repeats_are_called_out(side):
     assert msg.startswith("training time varies by 1") and "half the 10% threshold" in msg
     quiet = compare(side("b2", noise_seed=3), side("h2", noise_seed=4), metrics=["train_time_s"])
     assert not any("between repeats" in m for m in quiet.guard_messages)
+
+
+def test_one_gate_over_the_report_and_what_it_cannot_see(side):
+    # A 20 % slowdown of one workload only, 5 repeats a side, 16 rows: its time, energy and CO₂
+    # rows move together, so Benjamini–Hochberg still flags them; the note says what a lone
+    # one-row change would need.
+    base = side("base", noise_seed=1, time_cv=0.01)
+    head = [side("head-slow", noise_seed=2, time_cv=0.01, time_factor=1.2, workloads=[("torch", "mlp")]),
+            side("head-rest", noise_seed=3, time_cv=0.01, workloads=[w for w in WORKLOADS if w != ("torch", "mlp")])]
+    c = compare(base, head)
+    assert c.correction == "bh" and c.family_size == 16
+    flagged = {(r.label, r.metric) for r in c.regressions}
+    assert flagged == {("torch/mlp/cpu/adam/none", m) for m in ("train_time_s", "total_energy_kwh", "total_co2_kg")}
+    assert all(r.p_adjusted is not None and r.p_adjusted >= r.p_value for r in c.rows)
+    (note,) = c.notes
+    assert "5 repeats per side" in note and "p < 0.00313" in note and "≥ 6 repeats per side" in note
+    assert "Benjamini–Hochberg correction over the 16 tested rows" in rule_text(c)
+    # Each row on its own: the same verdicts here, no note, and the rule says so.
+    plain = compare(base, head, correction="none")
+    assert {(r.label, r.metric) for r in plain.regressions} == flagged and plain.notes == []
+    assert "no correction for multiple comparisons" in rule_text(plain)
+    # Holm guards every row under any dependence: 5 repeats cannot reach 0.05 / 16.
+    assert compare(base, head, correction="holm").regressions == []
+    md = to_markdown(c)
+    assert "> [!NOTE]" in md and "adj. p" in md

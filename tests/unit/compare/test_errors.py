@@ -97,3 +97,12 @@ def test_cli_bad_input_exits_2_with_one_line(side, tmp_path):
     assert "Traceback" not in proc.stderr
     proc = _cli(str(base), str(base), "--threshold", "10")
     assert proc.returncode == 2 and "ambiguous" in proc.stderr
+    proc = _cli(str(base), str(base), "--correction", "sidak")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "'sidak' is not one of 'bh', 'holm', 'none'" in proc.stderr
+
+
+def test_unknown_correction_from_python(side):
+    base = side("base", seeds=[0])
+    with pytest.raises(UserError, match=r"^unknown correction 'sidak'; allowed: bh, holm, none$"):
+        compare(base, base, correction="sidak")

@@ -57,12 +57,15 @@ def test_markdown_table_is_consistent(ab):
     tables = _tables(md)
     assert len(tables) == 1
     header, rows = tables[0]
-    assert header == 9 and len(rows) == len(c.rows) == 16
+    assert header == 10 and len(rows) == len(c.rows) == 16  # with the adjusted-p column
     assert set(rows) == {header}
     # Raw lines agree: every table line has the header's number of unescaped pipes.
     lines = [ln for ln in md.splitlines() if ln.startswith("|")]
     pipes = {ln.replace("\\|", "").count("|") for ln in lines}
-    assert pipes == {10}
+    assert pipes == {11}
+    # Without a correction the adjusted-p column is left out.
+    plain = _tables(to_markdown(compare(*ab, correction="none")))
+    assert plain[0][0] == 9
     assert f"❌ **Regression**: {c.counts()['regressed']} regressed" in md
     assert "🔴 regressed" in md
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from greenbench.compare import compare_samples, min_attainable_p
-from greenbench.compare.stats import min_repeats
+from greenbench.compare.stats import Sample, adjust_p_values, compare_family, min_repeats
 
 KW = dict(direction="lower", effect="relative", threshold=0.10, alpha=0.05, n_resamples=200)
 
@@ -80,3 +80,82 @@ def test_large_but_noisy_effect_is_not_significant():
     base, head = [10.0, 14.0, 8.0, 12.0, 9.0], [13.0, 9.5, 15.0, 10.5, 14.5]
     r = compare_samples(base, head, rng=np.random.default_rng(0), **KW)
     assert r.verdict == "unchanged" and "not significant" in r.note
+
+
+# --------------------------------------------------------------------------- many rows, one gate
+def test_adjust_p_values_by_hand():
+    p = [0.01, 0.04, 0.03, 0.2]
+    # BH: p_(i)·m/i = 0.04, 0.06, 0.0533, 0.2, made monotone from the largest down; input order kept.
+    assert adjust_p_values(p, "bh") == pytest.approx([0.04, 0.16 / 3, 0.16 / 3, 0.2])
+    # Holm: (m − i + 1)·p_(i) = 0.04, 0.09, 0.08, 0.2, made monotone from the smallest up.
+    assert adjust_p_values(p, "holm") == pytest.approx([0.04, 0.09, 0.09, 0.2])
+    assert adjust_p_values(p, "none") == p
+    assert adjust_p_values([0.5, 0.9], "holm") == [1.0, 1.0]  # capped at 1
+    assert adjust_p_values([], "bh") == []
+    with pytest.raises(ValueError, match="unknown correction 'sidak'; allowed: bh, holm, none"):
+        adjust_p_values(p, "sidak")  # type: ignore[arg-type]
+
+
+def _rows(rng, n_rows, repeats, cv=0.10, changed=(), factor=1.3):
+    return [Sample(_draws(rng, repeats, cv=cv), _draws(rng, repeats, factor=factor if i in changed else 1.0, cv=cv),
+                   "lower", "relative", 0.10) for i in range(n_rows)]
+
+
+def _flags(family):
+    return [r.verdict in ("regressed", "improved") for r in family.rows]
+
+
+def test_aa_reports_flag_anything_at_most_alpha_of_the_time_with_bh():
+    # 100 A/A comparisons of 16 rows, 5 vs 5 repeats, 10 % timing noise: judged row by row, a
+    # third of them flag something (one false flag is enough to fail a CI job).
+    rng = np.random.default_rng(11)
+    plain = bh = 0
+    for _ in range(100):
+        rows = _rows(rng, 16, 5)
+        plain += any(_flags(compare_family(rows, alpha=0.05, correction="none", n_resamples=0)))
+        bh += any(_flags(compare_family(rows, alpha=0.05, correction="bh", n_resamples=0)))
+    assert bh <= 5, bh  # at most α of the comparisons
+    assert plain >= 20, plain
+
+
+def test_a_change_seen_in_several_rows_is_flagged_with_five_repeats():
+    rng = np.random.default_rng(3)
+    rows = [Sample([10.0, 10.1, 9.9, 10.2, 10.05], [12.0, 12.1, 11.9, 12.2, 12.05], "lower", "relative", 0.10)] * 3
+    rows += [Sample([1.0] * 5, [1.0] * 5, "higher", "pp", 0.5)] + _rows(rng, 4, 5, cv=0.01)
+    family = compare_family(rows, alpha=0.05, correction="bh", n_resamples=0)
+    assert [r.verdict for r in family.rows[:3]] == ["regressed"] * 3
+    assert family.rows[0].p_value == pytest.approx(2 / 252)
+    assert family.rows[0].p_adjusted == pytest.approx(2 / 252 * 8 / 3)  # 3 of 8 rows at the smallest p
+    assert len(family.tested) == 8
+
+
+def test_a_lone_change_needs_more_repeats_after_correction_and_says_so():
+    rng = np.random.default_rng(5)
+    rows = _rows(rng, 16, 5, cv=0.02, changed={0})
+    assert _flags(compare_family(rows, alpha=0.05, correction="none", n_resamples=0))[0]
+    lone = compare_family(rows, alpha=0.05, correction="bh", n_resamples=0).rows[0]
+    assert lone.verdict == "unchanged" and lone.p_value == pytest.approx(2 / 252)
+    assert lone.p_adjusted == pytest.approx(min(1.0, 16 * 2 / 252))
+    assert "not significant after Benjamini–Hochberg over 16 rows (adjusted p=0.127 ≥ 0.05)" in lone.note
+    # Six repeats a side reach p = 2/924 < 0.05/16: the lone change is flagged.
+    six = compare_family(_rows(rng, 16, 6, cv=0.02, changed={0}), alpha=0.05, correction="bh", n_resamples=0)
+    assert six.rows[0].verdict == "regressed"
+
+
+def test_rows_that_cannot_reach_alpha_stay_out_of_the_family():
+    rng = np.random.default_rng(9)
+    rows = _rows(rng, 2, 5, cv=0.01, changed={0}) + _rows(rng, 6, 3)  # 3 vs 3 can never give p < 0.05
+    family = compare_family(rows, alpha=0.05, correction="bh", n_resamples=0)
+    assert family.tested == [(5, 5), (5, 5)]
+    assert family.rows[0].verdict == "regressed"  # 0.0079 · 2 / 1 < 0.05: the 3-repeat rows do not dilute it
+    assert {r.verdict for r in family.rows[2:]} == {"insufficient-data"}
+    assert all(r.p_adjusted is None for r in family.rows[2:])
+
+
+def test_holm_controls_every_row_and_is_stricter():
+    rows = [Sample([10.0, 10.1, 9.9, 10.2, 10.05], [12.0, 12.1, 11.9, 12.2, 12.05], "lower", "relative", 0.10)] * 3
+    rows += [Sample([1.0] * 5, [1.0] * 5, "higher", "pp", 0.5)] * 5
+    bh = compare_family(rows, alpha=0.05, correction="bh", n_resamples=0)
+    holm = compare_family(rows, alpha=0.05, correction="holm", n_resamples=0)
+    assert bh.rows[0].verdict == "regressed" and holm.rows[0].verdict == "unchanged"
+    assert holm.rows[0].p_adjusted == pytest.approx(8 * 2 / 252)
