@@ -13,21 +13,20 @@ import pytest
 from greenbench.measure import env
 
 
-def test_fingerprint_is_fast_and_imports_no_framework_and_no_codecarbon() -> None:
+def test_fingerprint_imports_no_framework_and_no_codecarbon() -> None:
+    # What would make `greenbench env` slow (seconds of framework imports) is checked by what it
+    # imports, not by a timing, which a loaded CI machine could break.
     code = (
-        "import sys, time, json\n"
-        "t = time.perf_counter()\n"
+        "import sys, json\n"
         "from greenbench.measure.env import fingerprint, format_fingerprint\n"
         "fp = fingerprint(); text = format_fingerprint(fp)\n"
-        "dt = time.perf_counter() - t\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'tensorflow', 'keras', 'codecarbon', 'jax'))\n"
-        "print(json.dumps({'seconds': dt, 'imported': bad}))\n"
+        "print(json.dumps({'imported': bad}))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["imported"] == []
-    assert result["seconds"] < 1.0
 
 
 def test_fingerprint_content() -> None:

@@ -43,13 +43,16 @@ def test_sync_runs_at_both_boundaries_outside_and_inside_the_timing() -> None:
         time.sleep(0.1)
 
     with PhaseRecorder(OFF, sync=sync) as rec:
+        start = time.perf_counter()
         with rec.phase("train"):
             events.append("body")
             time.sleep(0.1)
+        outer = time.perf_counter() - start  # both syncs and the body
         p = rec.take()["train"]
     assert events == ["sync", "body", "sync"]
-    # the opening sync (previous work) is outside the window, the closing one (this phase's work) inside
-    assert 0.19 <= p["wall_s"] < 0.29
+    # the opening sync (previous work, ≥ 0.1 s) is outside the window, the closing one (this
+    # phase's work) inside: bounds that hold however loaded the machine is
+    assert 0.2 <= p["wall_s"] <= outer - 0.1
 
 
 def test_a_phase_sync_overrides_the_recorder_sync() -> None:
@@ -67,15 +70,18 @@ def test_nested_epoch_windows_with_time_cpu_and_order() -> None:
         with rec.phase("setup"):
             time.sleep(0.05)
         with rec.phase("train"):
+            outer = []
             for epoch in (1, 2):
+                start = time.perf_counter()
                 with rec.phase(f"train/epoch-{epoch}"):
                     busy(0.1)
+                outer.append(time.perf_counter() - start)
             time.sleep(0.05)
         got = rec.take()
     assert list(got) == ["setup", "train", "train/epoch-1", "train/epoch-2"]  # opening order
     train, e1, e2 = got["train"], got["train/epoch-1"], got["train/epoch-2"]
-    assert train["wall_s"] >= e1["wall_s"] + e2["wall_s"] + 0.04
-    assert e1["wall_s"] == pytest.approx(0.1, abs=0.05)
+    assert train["wall_s"] >= e1["wall_s"] + e2["wall_s"] + 0.05
+    assert 0.1 <= e1["wall_s"] <= outer[0] and 0.1 <= e2["wall_s"] <= outer[1]
     # busy-waiting burns CPU, sleeping does not
     assert e1["cpu_s"] > 0.02 and got["setup"]["cpu_s"] < e1["cpu_s"] / 2
     assert e1["start_s"] > got["setup"]["start_s"] and e2["start_s"] > e1["start_s"]
