@@ -6,8 +6,9 @@
 >>> print(to_markdown(c))
 
 - :func:`compare` matches runs by workload (resolved config without seed and run settings),
-  tests each metric over the repeats (Mann-Whitney U + bootstrap interval of the ratio) and
-  flags a change only when p < α **and** the effect reaches the threshold.
+  tests each metric over the repeats (Mann-Whitney U + bootstrap interval of the ratio),
+  adjusts the p-values of all rows together (Benjamini–Hochberg by default) and flags a change
+  only when the adjusted p < α **and** the effect reaches the threshold.
 - The comparability guard lists what differs besides the code (energy provenance, country and
   carbon intensity, library versions, data subsets, hardware).
 - :func:`hardware_table` merges result sets from several machines, relative to a reference.
@@ -21,7 +22,7 @@ from greenbench.compare.hardware import hardware_summary, hardware_table
 from greenbench.compare.metrics import DEFAULT_METRICS, METRIC_SPECS, MetricSpec, parse_pp, parse_threshold
 from greenbench.compare.output import benchmark_json_paths, render_table, to_benchmark_json, to_markdown
 from greenbench.compare.run import run_compare
-from greenbench.compare.stats import compare_samples, min_attainable_p
+from greenbench.compare.stats import adjust_p_values, compare_family, compare_samples, min_attainable_p
 
 __all__ = [
     "DEFAULT_METRICS",
@@ -29,8 +30,10 @@ __all__ = [
     "Comparison",
     "MetricSpec",
     "Row",
+    "adjust_p_values",
     "benchmark_json_paths",
     "compare",
+    "compare_family",
     "compare_samples",
     "hardware_summary",
     "hardware_table",
