@@ -81,9 +81,11 @@ def _corrected(c: Comparison) -> bool:
 
 
 def rule_text(c: Comparison) -> str:
-    if _corrected(c):
+    if _corrected(c) and c.family_size > 1:
         test = (f"Mann-Whitney U gives p < {c.alpha:g} after {CORRECTIONS[c.correction]} correction over the "
                 f"{c.family_size} tested rows")
+    elif _corrected(c):
+        test = f"Mann-Whitney U gives p < {c.alpha:g} ({c.family_size} tested row: nothing to correct)"
     else:
         test = f"Mann-Whitney U gives p < {c.alpha:g} (each row on its own, no correction for multiple comparisons)"
     return (f"a change is flagged only when {test} and the effect reaches "

@@ -172,3 +172,33 @@ def test_cli_end_to_end_exit_codes_and_files(ab, tmp_path):
     assert json.loads((tmp_path / "b.json").read_text())
     proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    # Holm, from the command line: the 4-repeat head side cannot reach 0.05 / 16 — nothing flagged, exit 0.
+    proc = subprocess.run([*args, "--fail-on-regression", "--correction", "holm"], cwd=ROOT, capture_output=True,
+                          text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "after Holm correction over the 16 tested rows" in proc.stdout.replace("\n", " ")
+
+
+def test_adjusted_p_and_notes_reach_every_output(side, tmp_path):
+    base, head = side("base", noise_seed=1), side("head", noise_seed=2, time_factor=1.2)
+    c = compare(base, head)
+    # the table, the terminal and the JSON name the adjusted p; the dict and frame carry it
+    out = io.StringIO()
+    Console(file=out, width=250).print(render_table(c))
+    assert "adj. p" in out.getvalue()
+    row = next(r for r in c.rows if r.metric == "train_time_s")
+    assert row.p_adjusted == pytest.approx(2 / 252 * 16 / 12)  # 12 of 16 rows (time, energy, CO₂) at p = 2/252
+    entry = next(e for e in to_benchmark_json(c, "smaller") if e["name"] == f"{row.name} · training time")
+    assert f"p=0.00794 (adjusted {row.p_adjusted:.3g})" in entry["extra"]
+    d = json.loads(json.dumps(c.to_dict(), allow_nan=False))
+    assert d["correction"] == "bh" and d["family_size"] == 16 and len(d["notes"]) == 1
+    assert "p_adjusted" in c.to_frame().columns
+    # run_compare prints the note under the rule
+    printed = io.StringIO()
+    run_compare(base, head, console=Console(file=printed, width=250))
+    assert "note: with 5 repeats per side the smallest attainable p is 0.00794" in printed.getvalue()
+    # without a correction: no adjusted column, no note
+    plain = compare(base, head, correction="none")
+    out = io.StringIO()
+    Console(file=out, width=250).print(render_table(plain))
+    assert "adj. p" not in out.getvalue() and plain.notes == []

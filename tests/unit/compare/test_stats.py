@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from greenbench.compare import compare_samples, min_attainable_p
-from greenbench.compare.stats import Sample, adjust_p_values, compare_family, min_repeats
+from greenbench.compare.stats import Sample, adjust_p_values, compare_family, mann_whitney_p, min_repeats
 
 KW = dict(direction="lower", effect="relative", threshold=0.10, alpha=0.05, n_resamples=200)
 
@@ -159,3 +159,30 @@ def test_holm_controls_every_row_and_is_stricter():
     holm = compare_family(rows, alpha=0.05, correction="holm", n_resamples=0)
     assert bh.rows[0].verdict == "regressed" and holm.rows[0].verdict == "unchanged"
     assert holm.rows[0].p_adjusted == pytest.approx(8 * 2 / 252)
+
+
+def test_tied_repeats_get_the_exact_permutation_p_not_the_normal_approximation():
+    # One seed repeated, or accuracies equal to the last digit: ties. scipy's normal
+    # approximation would give 0.0040 for 5 identical vs 5 identical, below any exact split.
+    from scipy import stats
+
+    assert mann_whitney_p([0.97] * 5, [0.95] * 5) == pytest.approx(2 / 252)
+    assert mann_whitney_p([0.97] * 7, [0.95] * 7) == pytest.approx(2 / 3432)
+    base, head = [1, 2, 2, 3, 4], [2, 3, 3, 5, 6]
+    exact = stats.mannwhitneyu(head, base, method=stats.PermutationMethod(n_resamples=np.inf)).pvalue
+    assert mann_whitney_p(base, head) == pytest.approx(exact)
+    # Beyond the exact limit (12 vs 12 with ties): the normal approximation, never under the exact floor.
+    p = mann_whitney_p([1.0] * 12, [2.0] * 12)
+    assert p >= min_attainable_p(12, 12)
+    # Without ties: scipy's own exact test.
+    b, h = [1.0, 2.5, 3.1, 4.2, 5.3], [2.2, 3.3, 6.1, 7.4, 8.5]
+    assert mann_whitney_p(b, h) == pytest.approx(stats.mannwhitneyu(h, b).pvalue)
+
+
+def test_rows_without_a_ratio_stay_out_of_the_family():
+    rows = [Sample([10.0, 10.1, 9.9, 10.2, 10.05], [12.0, 12.1, 11.9, 12.2, 12.05], "lower", "relative", 0.10),
+            Sample([0.0] * 5, [1.0, 2.0, 1.5, 1.2, 1.1], "lower", "relative", 0.10)]  # base mean 0: no ratio
+    family = compare_family(rows, alpha=0.05, correction="bh", n_resamples=0)
+    assert family.tested == [(5, 5)]
+    assert family.rows[0].verdict == "regressed" and family.rows[0].p_adjusted == pytest.approx(2 / 252)
+    assert family.rows[1].verdict == "insufficient-data" and family.rows[1].p_adjusted is None
