@@ -110,8 +110,11 @@ def test_sigint_stops_cleanly_marks_the_run_interrupted_and_rerun_resumes(tmp_pa
     args = ["run", str(SMOKE), "--results", str(out), "--only", "backend=torch,model=mlp", "--quiet"]
     # A test-only delay in training keeps the run in progress long enough to interrupt it.
     env = {**os.environ, "COLUMNS": "200", "GREENBENCH_FAULT": "sleep=60@train"}
+    # Started as from a terminal: a test run launched in the background of a non-interactive shell
+    # inherits SIGINT *ignored*, and Python (rightly) keeps ignoring it — Ctrl-C is not for background jobs.
     proc = subprocess.Popen([sys.executable, "-m", "greenbench", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     log = out / "logs"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
