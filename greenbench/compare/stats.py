@@ -204,12 +204,14 @@ def compare_samples(
     rng: np.random.Generator | None = None,
     p_adjusted: float | None = None,
     correction: str = "",
+    p_value: float | None = None,
 ) -> SampleComparison:
     """Compare repeats of one metric; ``threshold`` is relative (0.1) or in pp (0.5) per ``effect``.
 
     The gate uses ``p_adjusted`` when given — this row's p after a multiple-comparison
     correction over the whole report (``correction`` names it, for the note) — else the raw p.
     ``n_resamples=0`` skips the bootstrap interval (simulations that need only the verdict).
+    ``p_value`` is :func:`mann_whitney_p` of the same samples when the caller has it already.
     """
     b = np.asarray(base, dtype=float)
     h = np.asarray(head, dtype=float)
@@ -231,7 +233,7 @@ def compare_samples(
         r_lo, r_hi, d_lo, d_hi = ratio, ratio, diff, diff
     else:
         r_lo = r_hi = d_lo = d_hi = nan
-    p = mann_whitney_p(b, h)
+    p = mann_whitney_p(b, h) if p_value is None else p_value
     gate_p = p if p_adjusted is None else p_adjusted
 
     size = (ratio - 1.0) if effect == "relative" else diff * 100.0
@@ -314,7 +316,7 @@ def compare_family(
     rows = [
         compare_samples(b, h, direction=s.direction, effect=s.effect, threshold=s.threshold, alpha=alpha,
                         confidence=confidence, n_resamples=n_resamples, rng=s.rng,
-                        p_adjusted=adjusted.get(i), correction=label)
+                        p_adjusted=adjusted.get(i), correction=label, p_value=raw[i])
         for i, (s, (b, h)) in enumerate(zip(samples, finite))
     ]
     return Family(rows, [(len(finite[i][0]), len(finite[i][1])) for i in members])
