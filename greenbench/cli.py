@@ -106,7 +106,7 @@ def run(
         suite_obj, runs, results_dir=results, rerun=rerun, console=console, quiet=quiet, verbose=verbose
     )
     if outcome.interrupted:
-        raise typer.Exit(130)
+        raise typer.Exit(143 if outcome.interrupted_by == "SIGTERM" else 130)  # 128 + the signal's number
 
 
 # --------------------------------------------------------------------------- env

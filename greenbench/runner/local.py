@@ -10,7 +10,9 @@ suite goes on.
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +29,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from greenbench.suite.schema import Suite
 
 _POLL_S = 0.2
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a cancelled CI job, ``timeout``, ``docker stop``), handled like Ctrl-C."""
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated()
 
 
 def _describe_exit(code: int | None) -> str:
@@ -54,8 +64,8 @@ class _Worker:
         ctx = mp.get_context("spawn")
         self.conn, child = ctx.Pipe()
         log = str(startup_log) if startup_log is not None else None
-        self.proc = ctx.Process(target=worker_main, args=(child, backend, env, log), name=f"greenbench-{backend}",
-                                daemon=True)
+        self.proc = ctx.Process(target=worker_main, args=(child, backend, env, log, os.getpid()),
+                                name=f"greenbench-{backend}", daemon=True)
         self.proc.start()
         child.close()
 
@@ -212,8 +222,12 @@ class SuiteOutcome:
     counts: dict[str, int] = field(default_factory=dict)
     corrupt: list[tuple[Path, str]] = field(default_factory=list)
     busy: list[str] = field(default_factory=list)  # workloads another process was running
-    interrupted: bool = False
+    interrupted_by: str | None = None  # "SIGINT" or "SIGTERM" when the suite was stopped
     wall_s: float = 0.0
+
+    @property
+    def interrupted(self) -> bool:
+        return self.interrupted_by is not None
 
 
 def _framework_skip(spec: RunSpec) -> str | None:
@@ -254,6 +268,12 @@ def run_plan(
     progress = RunProgress(console, total=len(todo), quiet=quiet, verbose=verbose, outcome=outcome)
     interrupted_spec: list[RunSpec] = []
     old_handler = signal.getsignal(signal.SIGINT)
+    # SIGTERM stops the suite like Ctrl-C, unless whoever started us chose to ignore it (or this is
+    # not the main thread, where no handler can be installed).
+    on_main = threading.current_thread() is threading.main_thread()
+    old_term = signal.getsignal(signal.SIGTERM) if on_main else None
+    if old_term == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         warm_up = getattr(dispatcher, "warm_up", None)
         backends = {r.backend for r in todo if _framework_skip(r) is None}
@@ -301,21 +321,26 @@ def run_plan(
                         else:
                             progress.event(event)
                     interrupted_spec.clear()
-    except KeyboardInterrupt:
-        outcome.interrupted = True
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not tear the records
+    except KeyboardInterrupt as exc:
+        outcome.interrupted_by = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
+        if on_main:  # a second Ctrl-C or SIGTERM must not tear the records
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
         dispatcher.interrupt()
+        who = "by the user (SIGINT)" if outcome.interrupted_by == "SIGINT" else "by SIGTERM"
         for spec in interrupted_spec:
             log_path = store.log_path(spec.workload_id)
             rec = base_record(
                 spec, "interrupted", env=getattr(dispatcher, "env", None) or {},
-                reason="interrupted by the user (SIGINT); rerun the same command to resume",
+                reason=f"interrupted {who}; rerun the same command to resume",
                 stderr_tail=tail(log_path), log=log_path.name,
             )
             store.write(rec)
             outcome.executed += 1
     finally:
-        signal.signal(signal.SIGINT, old_handler)
+        if on_main:
+            signal.signal(signal.SIGINT, old_handler)
+            signal.signal(signal.SIGTERM, old_term)
         dispatcher.close()
         outcome.wall_s = time.perf_counter() - t0
     final = store.scan().records
@@ -327,4 +352,4 @@ def run_plan(
     return outcome
 
 
-__all__ = ["LocalDispatcher", "SuiteOutcome", "run_plan"]
+__all__ = ["LocalDispatcher", "SuiteOutcome", "Terminated", "run_plan"]

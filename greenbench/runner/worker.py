@@ -14,6 +14,8 @@ import faulthandler
 import os
 import signal
 import sys
+import threading
+import time
 import traceback
 from typing import Any
 
@@ -29,9 +31,40 @@ def _redirect_output(log_path: str) -> None:
     os.close(fd)
 
 
-def worker_main(conn: Any, backend_name: str, env: dict[str, Any], startup_log: str | None = None) -> None:
-    # The parent owns Ctrl-C: it marks the run interrupted and kills us.
+def _die_with_parent(parent_pid: int) -> None:
+    """End this worker as soon as the parent is gone (SIGKILL, a crash).
+
+    An orphan would go on training, unmeasured, and load the machine that the next measured
+    runs use. Linux: the kernel sends SIGKILL when the parent dies (``PR_SET_PDEATHSIG``, no cost
+    while running); elsewhere a thread checks the parent once a second.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            pr_set_pdeathsig = 1
+            if ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0) == 0:
+                if os.getppid() != parent_pid:  # the parent died before the request was in place
+                    os._exit(1)
+                return
+        except (OSError, AttributeError):
+            pass
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="greenbench-parent-watch", daemon=True).start()
+
+
+def worker_main(conn: Any, backend_name: str, env: dict[str, Any], startup_log: str | None = None,
+                parent_pid: int | None = None) -> None:
+    if parent_pid is not None:
+        _die_with_parent(parent_pid)
+    # The parent owns Ctrl-C and SIGTERM: it marks the run interrupted and kills us.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if startup_log is not None:  # the framework's start-up chatter goes to a log, not the terminal
         _redirect_output(startup_log)
     faulthandler.enable()  # a segfault leaves a Python stack in the log

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -105,10 +106,9 @@ def test_report_and_exports_from_real_results(smoke_results: Path, tmp_path: Pat
         assert target.stat().st_size > 0
 
 
-def test_sigint_stops_cleanly_marks_the_run_interrupted_and_rerun_resumes(tmp_path: Path, mnist_dir: Path) -> None:
-    out = tmp_path / "results"
+def _start_training(out: Path) -> tuple[subprocess.Popen, list[str], int]:
+    """Start a one-workload run held in training by a test-only delay; return it, its args and its worker's pid."""
     args = ["run", str(SMOKE), "--results", str(out), "--only", "backend=torch,model=mlp", "--quiet"]
-    # A test-only delay in training keeps the run in progress long enough to interrupt it.
     env = {**os.environ, "COLUMNS": "200", "GREENBENCH_FAULT": "sleep=60@train"}
     # Started as from a terminal: a test run launched in the background of a non-interactive shell
     # inherits SIGINT *ignored*, and Python (rightly) keeps ignoring it — Ctrl-C is not for background jobs.
@@ -118,25 +118,61 @@ def test_sigint_stops_cleanly_marks_the_run_interrupted_and_rerun_resumes(tmp_pa
     log = out / "logs"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        if any("injected fault" in p.read_text() for p in log.glob("*.log")) if log.is_dir() else False:
-            break
+        texts = [p.read_text() for p in log.glob("*.log")] if log.is_dir() else []
+        found = [t for t in texts if "injected fault" in t]
+        if found:
+            return proc, args, int(re.search(r"== greenbench worker pid (\d+)", found[0]).group(1))
         time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail("the run never reached its training phase")
-    proc.send_signal(signal.SIGINT)
+    proc.kill()
+    pytest.fail("the run never reached its training phase")
+
+
+def _gone(pid: int, within_s: float = 15.0) -> bool:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        # a zombie is gone for our purpose: it no longer runs
+        try:
+            if Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z":
+                return True
+        except OSError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
+def test_sigint_or_sigterm_stops_cleanly_marks_the_run_interrupted_and_rerun_resumes(
+    tmp_path: Path, mnist_dir: Path, sig: signal.Signals, code: int
+) -> None:
+    # Ctrl-C, and SIGTERM as sent by a cancelled CI job, `timeout` or `docker stop`.
+    out = tmp_path / "results"
+    proc, args, worker = _start_training(out)
+    proc.send_signal(sig)
     stdout, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130, stdout + stderr
+    assert proc.returncode == code, stdout + stderr
     assert "Traceback" not in stderr
     records = [json.loads(p.read_text()) for p in out.glob("*.json")]
     assert len(records) == 2  # none and int8-dynamic of the one workload
     assert {r["status"] for r in records} == {"interrupted"}
-    assert all("SIGINT" in r["reason"] for r in records)
+    assert all(sig.name in r["reason"] and "rerun the same command" in r["reason"] for r in records)
+    assert _gone(worker)  # the worker was stopped with its run
 
     again = run_cli(*args)  # no fault this time: resumes and completes
     assert again.returncode == 0, again.stderr
     records = [json.loads(p.read_text()) for p in out.glob("*.json")]
     assert {r["status"] for r in records} == {"completed"}
+
+
+def test_a_worker_does_not_outlive_a_killed_greenbench(tmp_path: Path, mnist_dir: Path) -> None:
+    # SIGKILL to greenbench alone: its worker must not go on training, unmeasured, beside later runs.
+    proc, _, worker = _start_training(tmp_path / "results")
+    proc.kill()
+    proc.communicate(timeout=60)
+    assert _gone(worker), f"worker {worker} outlived its parent"
 
 
 def test_two_processes_on_one_results_directory_share_the_work(tmp_path: Path, mnist_dir: Path) -> None:
