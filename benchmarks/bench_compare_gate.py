@@ -27,15 +27,11 @@ accuracy scenario, where it varies by 0.3 pp between seeds.
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from greenbench.compare.stats import CORRECTIONS, Sample, compare_family  # noqa: E402
+from greenbench.compare.stats import CORRECTIONS, Sample, compare_family
 
 WATTS, INTENSITY = 65.0, 370.0
 
