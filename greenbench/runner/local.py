@@ -338,9 +338,10 @@ def run_plan(
             store.write(rec)
             outcome.executed += 1
     finally:
-        if on_main:
-            signal.signal(signal.SIGINT, old_handler)
-            signal.signal(signal.SIGTERM, old_term)
+        if on_main:  # (a handler installed outside Python reads as None and cannot be put back)
+            for signum, handler in ((signal.SIGINT, old_handler), (signal.SIGTERM, old_term)):
+                if handler is not None:
+                    signal.signal(signum, handler)
         dispatcher.close()
         outcome.wall_s = time.perf_counter() - t0
     final = store.scan().records
