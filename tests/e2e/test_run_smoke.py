@@ -18,6 +18,7 @@ from greenbench.results import COLUMNS
 from greenbench.suite import expand, load_suite
 
 from e2e_support import ROOT, SMOKE, run_cli
+from process_support import gone
 
 pytestmark = pytest.mark.slow
 
@@ -127,23 +128,6 @@ def _start_training(out: Path) -> tuple[subprocess.Popen, list[str], int]:
     pytest.fail("the run never reached its training phase")
 
 
-def _gone(pid: int, within_s: float = 15.0) -> bool:
-    deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        # a zombie is gone for our purpose: it no longer runs
-        try:
-            if Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z":
-                return True
-        except OSError:
-            return True
-        time.sleep(0.1)
-    return False
-
-
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
 def test_sigint_or_sigterm_stops_cleanly_marks_the_run_interrupted_and_rerun_resumes(
     tmp_path: Path, mnist_dir: Path, sig: signal.Signals, code: int
@@ -159,7 +143,7 @@ def test_sigint_or_sigterm_stops_cleanly_marks_the_run_interrupted_and_rerun_res
     assert len(records) == 2  # none and int8-dynamic of the one workload
     assert {r["status"] for r in records} == {"interrupted"}
     assert all(sig.name in r["reason"] and "rerun the same command" in r["reason"] for r in records)
-    assert _gone(worker)  # the worker was stopped with its run
+    assert gone(worker)  # the worker was stopped with its run
 
     again = run_cli(*args)  # no fault this time: resumes and completes
     assert again.returncode == 0, again.stderr
@@ -172,7 +156,7 @@ def test_a_worker_does_not_outlive_a_killed_greenbench(tmp_path: Path, mnist_dir
     proc, _, worker = _start_training(tmp_path / "results")
     proc.kill()
     proc.communicate(timeout=60)
-    assert _gone(worker), f"worker {worker} outlived its parent"
+    assert gone(worker), f"worker {worker} outlived its parent"
 
 
 def test_two_processes_on_one_results_directory_share_the_work(tmp_path: Path, mnist_dir: Path) -> None:

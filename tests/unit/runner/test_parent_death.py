@@ -7,10 +7,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+
+from process_support import gone, running
 
 # B: the "worker" — arranges to die with its parent, reports its pid, then would idle for a minute.
 CHILD = (
@@ -30,14 +31,6 @@ PARENT = (
 )
 
 
-def _running(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to watch the processes")
 @pytest.mark.parametrize("platform", ["linux", "darwin"], ids=["pdeathsig", "watchdog"])
 def test_worker_dies_with_its_parent(platform: str) -> None:
@@ -48,13 +41,10 @@ def test_worker_dies_with_its_parent(platform: str) -> None:
     worker: int | None = None
     try:
         worker = int(parent.stdout.readline())
-        assert _running(worker)
+        assert running(worker)
         parent.send_signal(signal.SIGKILL)
         parent.wait(timeout=10)
-        deadline = time.monotonic() + 10
-        while _running(worker) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not _running(worker), f"worker {worker} outlived its parent ({platform} path)"
+        assert gone(worker, within_s=10), f"worker {worker} outlived its parent ({platform} path)"
     finally:
         parent.kill()
         parent.wait()
