@@ -1,18 +1,21 @@
 """Fixtures for the measurement tests: fast meter settings, a fake RAPL tree, a socket guard.
 
-Real codecarbon runs in these tests. Only the RAPL counters are faked (this machine has
-none), as a directory tree driven by data, the way the kernel's powercap tree looks.
+Real codecarbon runs in these tests. The tests of the real machine assert what its sensors
+allow (``sensors``: readable RAPL counters measure the CPU, an NVIDIA GPU is measured through
+NVML, the rest is estimated). RAPL and NVML are also faked, driven by data — RAPL as a directory
+tree, the way the kernel's powercap tree looks — so that measured paths are tested everywhere.
 """
 
 from __future__ import annotations
 
 import builtins
 import os
-import socket
+import sys
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
+from machine_support import Sensors, probe_sensors
 
 from greenbench.measure import env as gb_env
 
@@ -25,19 +28,46 @@ def fast() -> dict[str, Any]:
     return dict(FAST)
 
 
+@pytest.fixture(scope="session")
+def sensors() -> Sensors:
+    """This machine's real energy sensors (RAPL, NVML), probed without greenbench's own code."""
+    return probe_sensors()
+
+
+# Network events of CPython's audit hooks: every socket connection and name lookup raises one,
+# whichever Python library (requests, urllib3, http.client, ...) asks through the socket module.
+NETWORK_EVENTS = ("socket.connect", "socket.getaddrinfo", "socket.gethostbyname", "socket.gethostbyname_ex",
+                  "socket.gethostbyaddr", "socket.sendto", "socket.sendmsg")
+_ARMED: list[list[Any]] = []  # the attempts list of the test that guards the network now, if any
+_HOOKED = False
+
+
+def _network_guard(event: str, args: tuple[Any, ...]) -> None:
+    if _ARMED and event in NETWORK_EVENTS:
+        target = args[1] if event in ("socket.connect", "socket.sendto", "socket.sendmsg") else args[0]
+        _ARMED[-1].append((event, target))
+        raise OSError(f"greenbench test: network access attempted ({event} {target!r})")
+
+
 @pytest.fixture
-def connect_attempts(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """Make every outgoing socket connection fail, and record the attempts."""
+def connect_attempts() -> Iterator[list[Any]]:
+    """Refuse every network access of this process (any thread) and record the attempts.
+
+    An audit hook (``sys.addaudithook``) sees connections and name lookups at the socket module,
+    below every HTTP library; hooks cannot be removed, so one is installed per process and only
+    acts while a test holds this fixture. ``test_the_network_guard_sees_and_refuses_a_connection``
+    proves it catches a real connection.
+    """
+    global _HOOKED
+    if not _HOOKED:
+        sys.addaudithook(_network_guard)
+        _HOOKED = True
     attempts: list[Any] = []
-
-    def refuse(self: socket.socket, address: Any, *a: Any) -> Any:
-        attempts.append(address)
-        raise OSError(f"greenbench test: network access attempted to {address!r}")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
-    monkeypatch.setattr(socket, "create_connection", lambda address, *a, **k: refuse(None, address))  # type: ignore[arg-type]
-    return attempts
+    _ARMED.append(attempts)
+    try:
+        yield attempts
+    finally:
+        _ARMED.remove(attempts)
 
 
 @pytest.fixture
@@ -62,7 +92,15 @@ class FakeRapl:
         self.energy = self.domain / "energy_uj"
 
     def set_uj(self, value: int) -> None:
-        self.energy.write_text(f"{int(value)}\n")
+        """Set the counter atomically, as the kernel does: a reader sees the old or the new value.
+
+        ``write_text`` truncates then writes; codecarbon's sampling thread reading in between got
+        an empty file, took it as an unreadable sample, reset its baseline and lost the jump
+        (``cpu_kwh == 0``). A temporary file renamed over ``energy_uj`` never shows a half state.
+        """
+        tmp = self.energy.with_name(f".energy_uj.{os.getpid()}.tmp")
+        tmp.write_text(f"{int(value)}\n")
+        os.replace(tmp, self.energy)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from machine_support import Sensors
 
 from greenbench.errors import UserError
 from greenbench.measure.energy import EnergyMeter, leftover_threads, overall_source
@@ -33,22 +34,39 @@ def usa_intensity() -> float:
 
 
 # --------------------------------------------------------------------------- real measurement
-def test_window_energy_is_positive_estimated_here_and_co2_is_energy_times_intensity(fast: dict[str, Any]) -> None:
+def test_window_energy_is_positive_with_this_machines_provenance_and_co2_is_energy_times_intensity(
+    fast: dict[str, Any], sensors: Sensors
+) -> None:
     with EnergyMeter("USA", **fast) as meter:
         assert meter.available, meter.reason
         meter.begin_window("w")
         busy(0.3)
         e = meter.end_window("w")
-    # This machine has no RAPL and no GPU: CPU and RAM are estimated, and the record says so.
-    assert e["energy_source"] == "estimated"
-    assert e["provenance"]["cpu"] in ("estimated:tdp", "estimated:constant")
+    # The record says what this machine could measure: readable RAPL measures the CPU (else a
+    # TDP estimate), an NVIDIA GPU is measured through NVML, RAM is always codecarbon's model.
+    cpu = e["provenance"]["cpu"]
+    assert cpu in sensors.cpu_labels(), (cpu, sensors)
+    assert e["provenance"]["gpu"] == sensors.gpu_label()
     assert e["provenance"]["ram"] == "estimated:ram-model"
-    assert e["provenance"]["gpu"] == "none"
+    assert e["energy_source"] == sensors.energy_source(cpu)
     detail = e["provenance_detail"]["cpu"]
-    assert detail["tdp_w"] > 0 and detail["cpu_model"] and detail["rapl"] == "absent"
-    if e["provenance"]["cpu"] == "estimated:tdp":
-        assert detail["matched_model"]
-    assert e["cpu_kwh"] > 0 and e["ram_kwh"] > 0 and e["gpu_kwh"] == 0
+    if cpu == "measured:rapl":
+        assert detail["method"] == "intel_rapl" and set(detail["counters"]) <= set(sensors.rapl_readable)
+        assert detail["counters"]
+    elif cpu.startswith("estimated:"):
+        assert detail["tdp_w"] > 0 and detail["cpu_model"]
+        if sensors.rapl == "absent":
+            assert detail["rapl"] == "absent"
+        elif sensors.rapl == "unreadable":  # e.g. Linux >= 5.10 as a non-root user
+            assert detail["rapl"].startswith("present but unreadable (")
+        if cpu == "estimated:tdp":
+            assert detail["matched_model"]
+    assert e["cpu_kwh"] > 0 and e["ram_kwh"] > 0
+    if sensors.nvidia_gpus:
+        assert e["gpu_kwh"] > 0  # a board draws tens of watts even idle: 0.3 s of it is not zero
+        assert e["provenance_detail"]["gpu"]["devices"]
+    else:
+        assert e["gpu_kwh"] == 0
     assert e["total_kwh"] == pytest.approx(e["cpu_kwh"] + e["gpu_kwh"] + e["ram_kwh"], rel=1e-12)
     assert e["carbon_intensity_g_per_kwh"] == pytest.approx(usa_intensity())
     assert e["co2_kg"] == pytest.approx(e["total_kwh"] * e["carbon_intensity_g_per_kwh"] / 1000, rel=1e-12)
@@ -164,6 +182,45 @@ def test_overall_source() -> None:
 
 
 # --------------------------------------------------------------------------- offline guarantee
+def test_the_network_guard_sees_and_refuses_a_connection(connect_attempts: list[Any]) -> None:
+    """Positive control for ``connect_attempts``: a reachable loopback server, and the guard stops a
+    connection to it from this thread and from another one, through the socket module and HTTP."""
+    import socket
+    import subprocess
+    import urllib.request
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(4)
+        server.settimeout(10)
+        port = server.getsockname()[1]
+        # the server is reachable: a process without the guard connects
+        subprocess.run([sys.executable, "-c", f"import socket; socket.create_connection(('127.0.0.1', {port})).close()"],
+                       check=True, timeout=60)
+        server.accept()[0].close()
+        # this process, with the guard: refused and recorded
+        with socket.socket() as client, pytest.raises(OSError, match="network access attempted"):
+            client.connect(("127.0.0.1", port))
+        errors: list[BaseException] = []
+
+        def fetch() -> None:  # the way codecarbon's API client would go, from a sampler-like thread
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5)
+            except BaseException as exc:  # noqa: BLE001 - collected and checked below
+                errors.append(exc)
+
+        t = threading.Thread(target=fetch)
+        t.start()
+        t.join(30)
+        assert len(errors) == 1 and "network access attempted" in str(errors[0]), errors
+        server.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            server.accept()  # nothing got through
+    # the connection itself; then HTTP, stopped at its first step, the address lookup
+    assert connect_attempts == [("socket.connect", ("127.0.0.1", port)), ("socket.getaddrinfo", "127.0.0.1")]
+    connect_attempts.clear()  # the attempts were this test's own
+
+
 def test_no_socket_is_opened(connect_attempts: list[Any], fast: dict[str, Any]) -> None:
     with EnergyMeter("DEU", **fast) as meter:
         assert meter.available, meter.reason
@@ -228,24 +285,41 @@ def test_no_codecarbon_thread_is_left_after_close(fast: dict[str, Any]) -> None:
 
 
 def test_no_thread_is_left_even_when_a_sample_is_running_during_close(monkeypatch: pytest.MonkeyPatch) -> None:
-    """codecarbon's timer re-arms itself before running; a close() racing it must still leave nothing."""
+    """codecarbon's timer re-arms itself before running; a close() racing it must still leave nothing.
+
+    The race is forced and seen, not hoped for with sleeps: a sample running in a timer thread
+    holds still until close() has begun stopping the schedulers, and records that it did.
+    """
     from codecarbon.external.ram import RAM
 
+    from greenbench.measure import energy as energy_mod
+
     original = RAM.measure_power_and_energy
-    running = threading.Event()
+    real_reap = energy_mod._reap_schedulers
+    inside = threading.Event()  # a timer thread is inside a sample
+    closing = threading.Event()  # close() has begun stopping the schedulers
+    overlapped: list[bool] = []  # per sample in a timer thread: was close() under way while it ran?
 
     def slow(self: Any, last_duration: float) -> Any:
-        running.set()
-        time.sleep(0.03)
+        if isinstance(threading.current_thread(), threading.Timer):
+            inside.set()
+            overlapped.append(closing.wait(timeout=10))
         return original(self, last_duration=last_duration)
 
+    def reap(*a: Any, **k: Any) -> None:
+        closing.set()
+        real_reap(*a, **k)
+
     monkeypatch.setattr(RAM, "measure_power_and_energy", slow)
+    monkeypatch.setattr(energy_mod, "_reap_schedulers", reap)
     for _ in range(5):
-        running.clear()
+        inside.clear()
+        closing.clear()
+        overlapped.clear()
         meter = EnergyMeter("USA", measure_power_secs=0.01, min_duration_s=0, min_samples=1)
-        assert running.wait(2)
-        time.sleep(0.015)  # close while a timer thread is inside its sample
-        meter.close()
+        assert inside.wait(10)
+        meter.close()  # while that sample is still running
+        assert overlapped and all(overlapped), overlapped  # the race happened, every time
         assert leftover_threads() == []
 
 
@@ -299,7 +373,7 @@ log_level = debug
 @pytest.mark.parametrize("malformed", [False, True])
 def test_user_codecarbon_config_does_not_leak_in(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, connect_attempts: list[Any], fast: dict[str, Any],
-    malformed: bool,
+    sensors: Sensors, malformed: bool,
 ) -> None:
     home, cwd = tmp_path / "home", tmp_path / "cwd"
     home.mkdir()
@@ -327,21 +401,27 @@ def test_user_codecarbon_config_does_not_leak_in(
     assert e["measure_power_secs"] == 0.1 and e["tracking_mode"] == "machine"
     assert conf["pue"] == 1.0 and conf["force_cpu_power"] is None and conf["force_ram_power"] is None
     assert conf["emissions_endpoint"] is None and conf["save_to_api"] is False and conf["save_to_file"] is False
-    assert e["provenance_detail"]["cpu"]["tdp_w"] not in (999, 888, 555)
+    cpu = e["provenance"]["cpu"]
+    assert cpu in sensors.cpu_labels()  # a planted force_cpu_power would have replaced RAPL with a constant
+    if cpu.startswith("estimated:"):
+        assert e["provenance_detail"]["cpu"]["tdp_w"] not in (999, 888, 555)
     assert e["ram_power_w"] < 100  # not 777 W × PUE
     assert connect_attempts == []
     assert list(cwd.iterdir()) == [cwd / ".codecarbon.config"]  # no emissions.csv or anything else written
 
 
 @pytest.mark.parametrize("kind", ["permission", "directory"])
-def test_unreadable_rapl_falls_back_to_estimation_and_says_so(fake_rapl: Any, fast: dict[str, Any], kind: str) -> None:
+def test_unreadable_rapl_falls_back_to_estimation_and_says_so(
+    fake_rapl: Any, fast: dict[str, Any], sensors: Sensors, kind: str
+) -> None:
     fake_rapl(kind)
     with EnergyMeter("USA", **fast) as meter:
         assert meter.available, meter.reason
         with meter.window("w") as e:
             busy(0.2)
-    assert e["provenance"]["cpu"].startswith("estimated:")
-    assert e["energy_source"] == "estimated"
+    assert e["provenance"]["cpu"] in ("estimated:tdp", "estimated:constant")
+    assert e["provenance"]["gpu"] == sensors.gpu_label()  # the fake replaces RAPL only
+    assert e["energy_source"] == ("mixed" if sensors.nvidia_gpus else "estimated")
     assert "present but unreadable" in e["provenance_detail"]["cpu"]["rapl"]
     assert e["cpu_kwh"] > 0
 
@@ -382,7 +462,7 @@ def test_gpu_energy_is_measured_through_nvml(fake_nvml: Any, fast: dict[str, Any
         busy(0.1)
         e = meter.end_window("train")
     assert e["provenance"]["gpu"] == "measured:nvml"
-    assert e["energy_source"] == "mixed"  # CPU and RAM are estimated on this machine
+    assert e["energy_source"] == "mixed"  # RAM is codecarbon's estimate on every machine
     assert e["provenance_detail"]["gpu"]["devices"] == ["NVIDIA Fake H100"]
     assert e["provenance_detail"]["gpu"]["method"] == "energy counter"
     assert e["gpu_kwh"] == pytest.approx(0.002, rel=1e-6)

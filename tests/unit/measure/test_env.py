@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from machine_support import Sensors
 
 from greenbench.measure import env
 
@@ -29,7 +30,7 @@ def test_fingerprint_imports_no_framework_and_no_codecarbon() -> None:
     assert result["imported"] == []
 
 
-def test_fingerprint_content() -> None:
+def test_fingerprint_content(sensors: Sensors) -> None:
     fp = env.fingerprint()
     json.dumps(fp, allow_nan=False)
     cpu = fp["cpu"]
@@ -43,8 +44,14 @@ def test_fingerprint_content() -> None:
     assert fp["machine"].startswith(fp["hostname"])
     caps = fp["energy_capabilities"]
     assert set(caps) >= {"cpu", "gpu", "ram", "summary"}
-    if not fp["rapl"]["readable"] and not fp["gpus"]:  # this CI machine: no RAPL, no GPU
-        assert caps["cpu"] == "estimated" and caps["gpu"] == "none" and caps["summary"] == "estimated"
+    # what this machine has, probed by the test itself
+    assert fp["rapl"] == {"present": bool(sensors.rapl_counters), "readable": len(sensors.rapl_readable),
+                          "unreadable": len(sensors.rapl_counters) - len(sensors.rapl_readable)}
+    assert len([g for g in fp["gpus"] if g["vendor"] == "nvidia"]) == sensors.nvidia_gpus
+    assert caps["gpu"] == sensors.gpu_label()
+    if sensors.linux:
+        assert caps["cpu"] == ("measured:rapl" if sensors.rapl == "readable" else "estimated")
+    assert caps["summary"] == sensors.energy_source(caps["cpu"])
 
 
 def test_framework_versions_come_from_metadata(monkeypatch: pytest.MonkeyPatch) -> None:
