@@ -84,17 +84,49 @@ def test_a_failed_answer_is_not_kept(tmp_path: Path) -> None:
     assert not path.exists()
 
 
-def test_callers_starting_together_ask_once(tmp_path: Path) -> None:
+def test_callers_starting_together_ask_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three callers find no answer at once; the lock makes one compute and the others read its answer.
+
+    The race is forced and seen, not hoped for with a sleep: the computing caller does not answer
+    until both others are waiting at the lock.
+    """
+    import fcntl
+
     path = tmp_path / "cpuinfo-k.json"
-    slow = Counting(ANSWER, delay=0.3)
+    at_lock: list[str] = []  # callers that reached the lock, in order
+    all_at_lock = threading.Event()
+    real_flock = fcntl.flock
+
+    def flock(fd: Any, op: int) -> Any:
+        if op & fcntl.LOCK_EX:
+            at_lock.append(threading.current_thread().name)
+            if len(at_lock) == 3:
+                all_at_lock.set()
+        return real_flock(fd, op)
+
+    monkeypatch.setattr(fcntl, "flock", flock)
+    computed: list[tuple[str, bool]] = []
+
+    def compute() -> dict[str, Any]:
+        computed.append((threading.current_thread().name, all_at_lock.wait(timeout=30)))
+        return dict(ANSWER)
+
+    start = threading.Barrier(3)
     answers: list[Any] = []
-    threads = [threading.Thread(target=lambda: answers.append(cpuinfo_cache.remembered(path, slow))) for _ in range(3)]
+
+    def caller() -> None:
+        start.wait(timeout=30)
+        answers.append(cpuinfo_cache.remembered(path, compute))
+
+    threads = [threading.Thread(target=caller, name=f"caller-{i}") for i in range(3)]
     for t in threads:
         t.start()
     for t in threads:
-        t.join()
-    assert answers == [ANSWER] * 3
-    assert slow.calls == 1
+        t.join(timeout=60)
+    # the race happened: one caller was computing while the two others waited at the lock
+    assert sorted(at_lock) == sorted(t.name for t in threads)
+    assert len(computed) == 1 and computed[0][1], (computed, at_lock)
+    assert answers == [ANSWER] * 3  # ...and only that one asked py-cpuinfo
 
 
 def test_an_unwritable_cache_still_answers(tmp_path: Path) -> None:
