@@ -6,7 +6,9 @@ Expansion follows GitHub Actions' matrix:
 2. ``exclude`` entries remove each combination that matches all the keys they name;
 3. ``include`` entries then add runs (even ones excluded above): the axes an entry
    names are fixed, the axes it leaves out range over the matrix's values.
-   Duplicates are dropped, so an include that is already in the product adds nothing.
+   Duplicates are dropped, so an include that is already in the product adds nothing,
+   and so are combinations that resolve to a run already planned (``dropout: null`` is
+   the model's own dropout: ``[null, 0.0]`` is one run for a model without dropout).
 
 Every run has a stable id derived from its resolved configuration (not from where
 the data lives or how long the runner waits): the same configuration always gets
@@ -173,8 +175,17 @@ def resolve(suite: Suite, combo: dict[str, Any]) -> RunSpec:
 
 
 def expand(suite: Suite) -> list[RunSpec]:
-    """All runs of ``suite``, fully resolved, in a stable order."""
-    return [resolve(suite, combo) for combo in expand_combinations(suite)]
+    """All runs of ``suite``, fully resolved, in a stable order, each once.
+
+    Two combinations can resolve to the same run — ``dropout: null`` is the model's own
+    dropout, so ``[null, 0.0]`` names one run twice for a model whose default is 0 — and a
+    run is counted, planned and run once.
+    """
+    runs: dict[str, RunSpec] = {}
+    for combo in expand_combinations(suite):
+        spec = resolve(suite, combo)
+        runs.setdefault(spec.run_id, spec)
+    return list(runs.values())
 
 
 def group_by_workload(runs: list[RunSpec]) -> list[list[RunSpec]]:

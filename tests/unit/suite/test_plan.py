@@ -44,6 +44,18 @@ def test_include_can_add_back_an_excluded_run_and_duplicates_collapse() -> None:
     assert _axes(runs, "backend") == [("torch",), ("tensorflow",)]
 
 
+def test_combinations_that_resolve_to_the_same_run_are_one_run() -> None:
+    # dropout null is the model's own dropout: 0.0 for the RNN (one run), 0.2 for the MLP (two runs)
+    runs = expand(_suite(matrix={"backend": ["torch"], "model": ["rnn", "mlp"], "dropout": [None, 0.0],
+                                 "compression": ["none", "float16"]}))
+    assert sorted(_axes(runs, "model", "dropout", "compression")) == [
+        ("mlp", 0.0, "float16"), ("mlp", 0.0, "none"), ("mlp", 0.2, "float16"), ("mlp", 0.2, "none"),
+        ("rnn", 0.0, "float16"), ("rnn", 0.0, "none"),
+    ]
+    assert len({r.run_id for r in runs}) == len(runs)
+    assert [len(g) for g in group_by_workload(runs)] == [2, 2, 2]
+
+
 def test_run_ids_are_stable_and_change_with_any_setting() -> None:
     base = {"matrix": {"model": ["mlp"], "backend": ["torch"]}}
     a = expand(_suite(**base))[0]

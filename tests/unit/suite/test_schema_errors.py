@@ -138,7 +138,32 @@ def test_missing_file_and_empty_file(tmp_path: Path) -> None:
     assert _error(tmp_path, "") == "x.yaml: a suite must be a mapping with at least a 'name' key, got empty"
 
 
+# The shipped suites, as the README describes them: (name, runs, trainings). Runs that differ only
+# in compression share one training.
+SHIPPED = {
+    # 2 backends × 4 models × adam × {none, int8-dynamic} × seed 0
+    "smoke.yaml": ("smoke", 2 * 4 * 1 * 2 * 1, 2 * 4 * 1 * 1),
+    # 2 backends × 4 models × {sgd, adam} × {none, prune-50, int8-dynamic, float16} × seed 0
+    "mnist.yaml": ("mnist", 2 * 4 * 2 * 4 * 1, 2 * 4 * 2 * 1),
+    # 2 backends × 3 optimizers × 6 compressions × 3 seeds × the regularization settings per model:
+    # dropout {null, 0} × l2 {0, 1e-4} × augmentation {none, shift-rotate} = 8, less the 2 with l2
+    # and augmentation (exclude), plus the L1 setting (include, over every other axis) = 7 — for
+    # the RNN only 4, as its own dropout (null) is 0: the 3 dropout-0 settings are its null ones.
+    "full.yaml": ("full", 2 * 3 * 6 * 3 * (3 * 7 + 4), 2 * 3 * 3 * (3 * 7 + 4)),
+}
+
+
 def test_shipped_suites_are_valid() -> None:
+    from greenbench.suite import expand
+    from greenbench.suite.plan import group_by_workload
+
     root = Path(__file__).resolve().parents[3] / "suites"
-    for path in sorted(root.glob("*.yaml")):
-        load_suite(path)
+    found = {path.name: path for path in sorted(root.glob("*.yaml"))}
+    assert set(found) == set(SHIPPED)  # a new or renamed suite is added here, with its arithmetic
+    for file, (name, runs, trainings) in SHIPPED.items():
+        suite = load_suite(found[file])
+        plan = expand(suite)
+        assert suite.name == name, file
+        assert len(plan) == runs, file
+        assert len({r.run_id for r in plan}) == runs, file  # every run has its own id
+        assert len(group_by_workload(plan)) == trainings, file
