@@ -7,6 +7,10 @@
   redone; the bad file is moved aside to ``<run_id>.json.corrupt-<n>``, never deleted.
 - Runs are claimed with an advisory ``fcntl`` lock on ``.locks/<workload_id>.lock`` so two
   ``greenbench run`` processes on one directory never execute (or write) the same run.
+- A directory belongs to one suite: its exact name is kept in ``.greenbench-suite`` (written
+  atomically on first use, see :meth:`ResultStore.bind`), and another suite is refused there.
+- A write that fails (disk full, read-only file system, a file in the way) becomes one
+  :class:`~greenbench.errors.UserError` naming the path and the fix, and leaves no partial file.
 """
 
 from __future__ import annotations
@@ -21,12 +25,17 @@ from typing import Any, Iterator
 
 from pydantic import ValidationError
 
+from greenbench.errors import UserError, write_fault
 from greenbench.results.record import RunRecord
 
 try:  # POSIX advisory locks; on other systems locking degrades to atomic writes only.
     import fcntl
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
+
+
+MARKER = ".greenbench-suite"  # the exact name of the suite a results directory belongs to (JSON; not a record)
+RESUME = "what is recorded is kept: run the same command again to resume"
 
 
 def _fsync_dir(path: Path) -> None:
@@ -95,6 +104,96 @@ class ResultStore:
     def log_path(self, run_id: str) -> Path:
         return self.root / "logs" / f"{run_id}.log"
 
+    @property
+    def marker_path(self) -> Path:
+        return self.root / MARKER
+
+    # ------------------------------------------------------------------ ownership
+    def owner(self) -> str | None:
+        """The exact name of the suite this directory belongs to, from its marker (None: no usable marker)."""
+        try:
+            data = json.loads(self.marker_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            return None
+        name = data.get("suite") if isinstance(data, dict) else None
+        return name if isinstance(name, str) and name else None
+
+    def suites(self) -> set[str]:
+        """The suite names found in this directory's valid records."""
+        return {str(rec.get("suite")) for rec in self.scan().records.values()}
+
+    def belongs_to(self, suite: str) -> bool:
+        """Whether this directory already holds results of ``suite`` (its marker, or else its records, say so)."""
+        owner = self.owner()
+        if owner is not None:
+            return owner == suite
+        return self.suites() == {suite}
+
+    def bind(self, suite: str) -> None:
+        """Make this directory ``suite``'s: create it, check it holds no other suite's results, mark it.
+
+        A directory without a marker is adopted when it is empty or when every record in it is of
+        ``suite``; a directory of another suite is refused (``UserError``, exit 2). Also checks the
+        directory can be written, so a read-only location fails here, before any run starts.
+        """
+        self._mkdir(self.root, "create the results directory")
+        owner = self.owner()
+        if owner is None:
+            others = sorted(self.suites() - {suite})
+            if others:
+                raise self._refuse(suite, others[0], f"its records are of suite {others[0]!r}")
+            self._write_marker(suite)
+            owner = self.owner() or suite
+        if owner != suite:
+            raise self._refuse(suite, owner, f"{self.marker_path.name} names suite {owner!r}")
+        for sub in (self.root / "logs", self.root / ".locks"):
+            self._mkdir(sub, "create")
+        try:  # a marker written earlier proves nothing about now: probe that the directory takes a file
+            fd, tmp = tempfile.mkstemp(prefix=".probe.", suffix=".tmp", dir=self.root)
+            os.close(fd)
+            os.unlink(tmp)
+        except OSError as exc:
+            raise write_fault(exc, self.root, "write in the results directory", "--results", RESUME) from None
+
+    def _refuse(self, suite: str, other: str, why: str) -> UserError:
+        return UserError(
+            f"results directory {self.root} belongs to suite {other!r} ({why}), not to suite {suite!r}; "
+            "choose another directory for this suite with --results"
+        )
+
+    def _mkdir(self, path: Path, doing: str) -> None:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise write_fault(exc, path, doing, "--results", RESUME) from None
+
+    def _write_marker(self, suite: str) -> None:
+        from greenbench import __version__
+
+        text = json.dumps({"suite": suite, "greenbench_version": __version__}, ensure_ascii=False) + "\n"
+        path = self.marker_path
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=self.root)
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                    fh.write(text)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                try:  # first writer wins: link fails if another process marked the directory meanwhile
+                    os.link(tmp, path)
+                except FileExistsError:
+                    if self.owner() is None:  # an unreadable marker: replace it
+                        os.replace(tmp, path)
+                except OSError:  # a file system without hard links
+                    if not path.exists():
+                        os.replace(tmp, path)
+            finally:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+        except OSError as exc:
+            raise write_fault(exc, path, "write", "--results", RESUME) from None
+        _fsync_dir(self.root)
+
     # ------------------------------------------------------------------ read
     def scan(self) -> Scan:
         scan = Scan()
@@ -112,14 +211,21 @@ class ResultStore:
         n = 1
         while (target := path.with_name(f"{path.name}.corrupt-{n}")).exists():
             n += 1
-        os.replace(path, target)
+        try:
+            os.replace(path, target)
+        except OSError as exc:
+            raise write_fault(exc, target, "set aside the corrupt record as", "--results", RESUME) from None
         return target
 
     # ------------------------------------------------------------------ write
     def write(self, record: dict[str, Any]) -> Path:
         RunRecord.model_validate(record)  # never write something we could not read back
         path = self.record_path(record["run_id"])
-        atomic_write_text(path, json.dumps(record, indent=1, sort_keys=False, default=_json_default) + "\n")
+        text = json.dumps(record, indent=1, sort_keys=False, default=_json_default) + "\n"
+        try:
+            atomic_write_text(path, text)  # on failure, the temporary file is gone and any old record intact
+        except OSError as exc:
+            raise write_fault(exc, path, "write the record", "--results", RESUME) from None
         return path
 
     # ------------------------------------------------------------------ locks
@@ -127,11 +233,14 @@ class ResultStore:
     def claim(self, key: str) -> Iterator[bool]:
         """Try to lock ``key`` without waiting; yields True when this process holds it."""
         lock_dir = self.root / ".locks"
-        lock_dir.mkdir(parents=True, exist_ok=True)
+        self._mkdir(lock_dir, "create")
         if fcntl is None:  # pragma: no cover
             yield True
             return
-        fh = open(lock_dir / f"{key}.lock", "a+")  # noqa: SIM115 - held for the with-block
+        try:
+            fh = open(lock_dir / f"{key}.lock", "a+")  # noqa: SIM115 - held for the with-block
+        except OSError as exc:
+            raise write_fault(exc, lock_dir / f"{key}.lock", "create the lock file", "--results", RESUME) from None
         try:
             try:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
+from greenbench.errors import UserError
 from greenbench.results.store import ResultStore
 from greenbench.runner.base import Dispatcher, Event
 from greenbench.runner.records import base_record, now_iso, tail
@@ -255,6 +256,8 @@ def run_plan(
 
     t0 = time.perf_counter()
     store = ResultStore(results_dir)
+    # Before anything runs: the directory is this suite's (not another's) and can be written.
+    store.bind(suite.name)
     outcome = SuiteOutcome(results_dir=results_dir, planned=len(runs))
     scan = store.scan()
     for path, why in scan.corrupt:
@@ -335,8 +338,16 @@ def run_plan(
                 reason=f"interrupted {who}; rerun the same command to resume",
                 stderr_tail=tail(log_path), log=log_path.name,
             )
-            store.write(rec)
+            try:
+                store.write(rec)
+            except UserError:  # e.g. the disk is full: a run without a record is redone all the same
+                break
             outcome.executed += 1
+    except UserError:
+        # A record that cannot be written (disk full, read-only file system) or data that cannot be had:
+        # stop the workers now, keep what is recorded, and let the caller report the one clear error.
+        dispatcher.interrupt()
+        raise
     finally:
         if on_main:  # (a handler installed outside Python reads as None and cannot be put back)
             for signum, handler in ((signal.SIGINT, old_handler), (signal.SIGTERM, old_term)):
