@@ -77,11 +77,10 @@ def write_fault(exc: OSError, path: str | Path, doing: str, option: str, then: s
     """
     path = Path(path)
     why, fix = _WHY.get(exc.errno or 0, (exc.strerror or str(exc), _WRITABLE))
-    if exc.errno in (errno.ENOTDIR, errno.EEXIST):
-        blocker = _blocker(path)
-        if blocker is not None:
-            why = f"{blocker} is a file, not a directory"
     code = errno.errorcode.get(exc.errno or 0)
+    blocker = _blocker(path) if exc.errno in (errno.ENOTDIR, errno.EEXIST) else None
+    if blocker is not None:  # (the OS says EEXIST or ENOTDIR for the same thing, depending on the call)
+        why, code = f"{blocker} is a file, not a directory", None
     detail = why + (f" ({code})" if code else "")
     cls = UserError if exc.errno in _INPUT_FAULTS else EnvironmentFault
     return cls(f"cannot {doing} {path}: {detail}; {fix.format(opt=option)}" + (f"; {then}" if then else ""))

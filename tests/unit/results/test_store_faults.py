@@ -55,7 +55,7 @@ def test_a_file_in_the_way_is_named(tmp_path: Path) -> None:
     assert type(info.value) is UserError and info.value.exit_code == 2
     assert str(info.value) == (
         f"cannot create the results directory {tmp_path}/results/smoke: {tmp_path}/results is a file, not a "
-        "directory (ENOTDIR); remove or rename it, or choose another location with --results; what is recorded is "
+        "directory; remove or rename it, or choose another location with --results; what is recorded is "
         "kept: run the same command again to resume"
     )
     assert (tmp_path / "results").read_text() == "not a directory"
@@ -63,7 +63,7 @@ def test_a_file_in_the_way_is_named(tmp_path: Path) -> None:
 
 def test_the_results_path_itself_being_a_file_is_named(tmp_path: Path) -> None:
     (tmp_path / "smoke").write_text("x")
-    with pytest.raises(UserError, match=r"smoke is a file, not a directory .*choose another location with --results"):
+    with pytest.raises(UserError, match=r"smoke is a file, not a directory; .*choose another location with --results"):
         ResultStore(tmp_path / "smoke").bind("smoke")
 
 
