@@ -39,7 +39,7 @@ report: $(VENV)/.installed-all
 	$(BIN)/greenbench report
 
 test: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python tests/sessions.py $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -9,6 +9,17 @@ from typing import Any, Callable
 
 import pytest
 
+# One framework per test process: the --framework option, the framework marks and the import guard.
+from framework_guard import (  # noqa: F401  (pytest hooks, collected from this module)
+    pytest_addoption,
+    pytest_collection_modifyitems,
+    pytest_configure,
+    pytest_report_header,
+    pytest_runtest_call,
+    pytest_runtest_setup,
+    pytest_sessionfinish,
+    pytest_unconfigure,
+)
 from greenbench.results import ResultStore
 from greenbench.suite import expand, parse_suite
 

@@ -1,19 +1,14 @@
 """Fixtures for the backend contract tests: real frameworks, small real MNIST subsets.
-
-torch is imported before TensorFlow (when both are installed): importing them the other way
-round in one process has crashed on some platforms (Keras' own test suite does the same).
+Each test imports one framework (its mark says which) and runs in that framework's pytest
+session (tests/framework_guard.py).
 """
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Any, Callable
 
 import pytest
-
-if importlib.util.find_spec("torch") is not None:
-    import torch  # noqa: F401  (import order, see above)
 
 from backend_support import make_spec
 

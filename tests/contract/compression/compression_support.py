@@ -8,7 +8,6 @@ from typing import Any
 from greenbench.backends.base import TrainData
 from greenbench.suite import expand, parse_suite
 
-BACKENDS = ("torch", "tensorflow")
 MODELS = ("mlp", "cnn", "rnn", "transformer")
 # Small architectures: the tests check compression, not model quality, and share 2 cores.
 SMALL_MODELS = {

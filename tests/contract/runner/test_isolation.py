@@ -106,15 +106,21 @@ def test_a_broken_compression_variant_costs_only_itself(tmp_path: Path, monkeypa
 
 
 def test_no_socket_is_opened_during_a_run(tmp_path: Path, mnist_dir: Path) -> None:
-    """Offline guarantee: an audit hook in every process (parent and workers) logs any network use."""
+    """Offline guarantee: an audit hook in every process (parent and workers) logs any network use.
+
+    Positive controls: the hook logs a loopback connect attempt made under the same environment, and
+    every process of the run (the parent and its worker) is shown to have loaded the hook."""
+    import socket
     import subprocess
     import sys
 
-    log = tmp_path / "network.log"
+    log, loaded = tmp_path / "network.log", tmp_path / "hook-loaded.log"
     hook_dir = tmp_path / "hook"
     hook_dir.mkdir()
     (hook_dir / "sitecustomize.py").write_text(
         "import sys, os\n"
+        "with open(os.environ['HOOK_LOADED'], 'a') as fh:\n"
+        "    fh.write(f'{os.getpid()}\\n')\n"
         "def _hook(event, args, _log=os.environ['NETWORK_LOG']):\n"
         "    if event in ('socket.connect', 'socket.getaddrinfo', 'socket.sendto', 'socket.gethostbyname',\n"
         "                 'urllib.Request'):\n"
@@ -122,16 +128,31 @@ def test_no_socket_is_opened_during_a_run(tmp_path: Path, mnist_dir: Path) -> No
         "            fh.write(f'{os.getpid()} {event} {args!r}\\n')\n"
         "sys.addaudithook(_hook)\n"
     )
+    env = {**os.environ, "PYTHONPATH": f"{hook_dir}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+           "NETWORK_LOG": str(log), "HOOK_LOADED": str(loaded)}
+
+    # Positive control: a loopback connect (to a port this test listens on) under the same environment is logged.
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        port = server.getsockname()[1]
+        probe = f"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=5).close()"
+        control = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60)
+    assert control.returncode == 0, control.stderr
+    assert "socket.connect" in log.read_text() and f"{port}" in log.read_text()
+    log.unlink()
+    loaded.unlink()
+
     suite_file = tmp_path / "suite.yaml"
     suite_file.write_text(SUITE.format(timeout=120, compression="[none]"))
-    env = {**os.environ, "PYTHONPATH": f"{hook_dir}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-           "NETWORK_LOG": str(log)}
     proc = subprocess.run([sys.executable, "-m", "greenbench", "run", str(suite_file), "--results",
                            str(tmp_path / "results"), "--only", "seed=0", "--quiet"],
                           env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     records = [json.loads(p.read_text()) for p in (tmp_path / "results").glob("*.json")]
     assert [r["status"] for r in records] == ["completed"]
+    # The hook was live in the parent and in the worker (spawned processes start from sitecustomize too).
+    assert len(set(loaded.read_text().split())) >= 2, loaded.read_text()
     assert not log.exists(), log.read_text()
 
 
