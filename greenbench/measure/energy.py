@@ -71,6 +71,52 @@ TRACKING_MODES = ("machine", "process")
 _CONFIG_PATCH_LOCK = threading.Lock()
 
 
+# The codecarbon releases greenbench is tested with (pyproject.toml declares the same range). greenbench
+# replaces one private method of codecarbon's tracker (``_measure_power_and_energy``) and reads its
+# private state; every start checks that this private API still has the shape below
+# (:func:`codecarbon_contract_problems`), and a tracker that does not becomes "unavailable" with the
+# reason, never a silent mis-measurement.
+CODECARBON_TESTED = ">=3.3,<3.4"
+# What the replacement sampling step and EnergyMeter read and write on codecarbon's tracker.
+_TRACKER_STATE = (
+    "_last_measured_time", "_hardware", "_pue", "_total_energy", "_total_cpu_energy", "_total_gpu_energy",
+    "_total_ram_energy", "_cpu_power", "_gpu_power", "_ram_power", "_cpu_power_sum", "_gpu_power_sum",
+    "_ram_power_sum", "_power_measurement_count", "_scheduler", "_scheduler_monitor_power", "_start_time",
+)
+
+
+def codecarbon_contract_problems(tracker: Any) -> list[str]:
+    """What is missing or different in codecarbon's private tracker API greenbench relies on ([] when none).
+
+    Checked on a built, not yet started tracker: the sampling method exists with no arguments and is what
+    codecarbon's timer calls, the tracker's state attributes exist, every hardware object measures
+    ``(power, energy)`` over a ``last_duration``, and energies carry ``kWh``.
+    """
+    import inspect
+
+    from codecarbon.emissions_tracker import BaseEmissionsTracker
+
+    problems: list[str] = []
+    original = getattr(BaseEmissionsTracker, "_measure_power_and_energy", None)
+    if original is None:
+        problems.append("BaseEmissionsTracker._measure_power_and_energy is gone")
+    elif list(inspect.signature(original).parameters) != ["self"]:
+        problems.append(f"_measure_power_and_energy{inspect.signature(original)} takes arguments")
+    missing = [name for name in _TRACKER_STATE if not hasattr(tracker, name)]
+    if missing:
+        problems.append(f"tracker attributes missing: {', '.join(missing)}")
+    scheduled = getattr(getattr(tracker, "_scheduler", None), "function", None)
+    if getattr(scheduled, "__func__", None) is not type(tracker)._measure_power_and_energy:
+        problems.append("codecarbon's sampling timer no longer calls _measure_power_and_energy")
+    for hw in getattr(tracker, "_hardware", None) or []:
+        measure = getattr(hw, "measure_power_and_energy", None)
+        if measure is None or "last_duration" not in inspect.signature(measure).parameters:
+            problems.append(f"{type(hw).__name__}.measure_power_and_energy(last_duration=...) is gone")
+    if not hasattr(getattr(tracker, "_total_energy", None), "kWh"):
+        problems.append("tracker energies have no kWh")
+    return problems
+
+
 def _codecarbon_version() -> str | None:
     try:
         return metadata.version("codecarbon")
@@ -370,6 +416,10 @@ def carbon_intensity(country: str, region: str | None) -> tuple[float, str, str 
 
 
 # --------------------------------------------------------------------------- the meter
+class CodecarbonContractError(RuntimeError):
+    """The installed codecarbon's private tracker API is not the one greenbench was built against."""
+
+
 class EnergyMeter:
     """Energy and CO₂ per named window, from one continuously sampling codecarbon tracker.
 
@@ -424,6 +474,10 @@ class EnergyMeter:
         self._lock = threading.Lock()
         try:
             self._start()
+        except CodecarbonContractError as exc:
+            self.reason = str(exc)
+            log.warning("energy metering unavailable: %s", self.reason)
+            self._shutdown_tracker()
         except Exception as exc:  # noqa: BLE001 - never crash a run because of metering
             self.reason = f"codecarbon could not start: {type(exc).__name__}: {exc}"
             log.warning("energy metering unavailable: %s", self.reason)
@@ -483,7 +537,13 @@ class EnergyMeter:
                 metadata=None,
             )
         self._tracker = tracker
-        self._schedulers = [tracker._scheduler, tracker._scheduler_monitor_power]
+        self._schedulers = [getattr(tracker, "_scheduler", None), getattr(tracker, "_scheduler_monitor_power", None)]
+        problems = codecarbon_contract_problems(tracker)
+        if problems:
+            raise CodecarbonContractError(
+                f"codecarbon {self.codecarbon_version} does not have the private tracker API greenbench replaces "
+                f"({'; '.join(problems)}); greenbench is tested with codecarbon {CODECARBON_TESTED}: install a "
+                f"release in that range (pip install 'codecarbon{CODECARBON_TESTED}')")
         _undecorated(type(tracker).start)(tracker)
         if tracker._start_time is None:
             raise RuntimeError("the tracker did not start")
