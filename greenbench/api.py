@@ -7,10 +7,11 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from greenbench.errors import UserError
+from greenbench.errors import SuiteError, UserError
 from greenbench.suite import RunSpec, Suite, expand, load_suite
 from greenbench.suite.schema import MATRIX_AXES
 
@@ -72,9 +73,38 @@ def parse_only(filters: Sequence[str] | None) -> dict[str, set[str]]:
     return wanted
 
 
+def _value_matches(actual: Any, value: str) -> bool:
+    """Whether an ``--only`` value names an axis value: as written, or for a number (``0.25``, ``1e-4``) by value."""
+    if str(actual) == value:
+        return True
+    if isinstance(actual, float):
+        try:
+            return float(value) == actual
+        except ValueError:
+            return False
+    return False
+
+
+def _shown(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def _selected(run: RunSpec, wanted: dict[str, set[str]]) -> bool:
     axes = run.axes
-    return all(str(axes[k]) in values or (k == "dropout" and f"{axes[k]:g}" in values) for k, values in wanted.items())
+    return all(any(_value_matches(axes[k], v) for v in values) for k, values in wanted.items())
+
+
+def _check_only_values(wanted: dict[str, set[str]], runs: list[RunSpec]) -> None:
+    """Every ``--only`` value must name a value some run of the plan has: a typo is an error, not a silent miss."""
+    for key, values in wanted.items():
+        present = list(dict.fromkeys(r.axes[key] for r in runs))
+        missing = sorted(v for v in values if not any(_value_matches(p, v) for p in present))
+        if missing:
+            names = " or ".join(repr(v) for v in missing)
+            raise UserError(
+                f"--only {key}={'|'.join(missing)}: no run of this suite has {key} {names}; "
+                f"{key} here is one of: {', '.join(_shown(p) for p in present)}"
+            )
 
 
 def plan_suite(
@@ -93,23 +123,46 @@ def plan_suite(
     if data_dir is not None:
         updates["data"] = suite.data.model_copy(update={"dir": str(data_dir)})
     if timeout is not None:
-        if timeout <= 0:
-            raise UserError(f"--timeout {timeout}: must be a positive number of seconds")
+        if not (math.isfinite(timeout) and timeout > 0):  # NaN fails every comparison, so ask the right way round
+            raise UserError(f"--timeout {timeout:g}: not allowed; the time allowed per run must be a finite number "
+                            "of seconds greater than 0, e.g. 600")
         updates["runner"] = suite.runner.model_copy(update={"timeout_s": float(timeout)})
     if updates:
         suite = suite.model_copy(update=updates)
     runs = expand(suite)
+    if not runs:
+        raise SuiteError(
+            f"{path}: matrix: expands to no runs: the exclude entries remove every combination; "
+            "narrow or remove an exclude entry, or add an include entry"
+        )
     wanted = parse_only(only)
     if wanted:
+        _check_only_values(wanted, runs)
+        everything = len(runs)
         runs = [r for r in runs if _selected(r, wanted)]
-        if not runs:
+        if not runs:  # each value exists, but not together
             shown = ", ".join(f"{k}={'|'.join(sorted(v))}" for k, v in wanted.items())
-            raise UserError(f"--only {shown}: matches none of the suite's {len(expand(suite))} runs")
+            raise UserError(f"--only {shown}: matches none of the suite's {everything} runs "
+                            "(each value exists, but no run has them all)")
     return suite, runs
 
 
 def results_dir_for(suite: Suite, results_dir: str | Path | None = None) -> Path:
-    return Path(results_dir) if results_dir is not None else DEFAULT_RESULTS / suite.slug
+    """``results_dir``, else ``results/<slug>`` (see :func:`greenbench.suite.schema.suite_slug`).
+
+    A suite whose name greenbench used to shorten differently (``My Suite`` was ``results/My-Suite``)
+    keeps using that older folder while it holds this suite's results and the new one does not exist.
+    """
+    if results_dir is not None:
+        return Path(results_dir)
+    from greenbench.results.store import ResultStore
+    from greenbench.suite.schema import legacy_suite_slug
+
+    path = DEFAULT_RESULTS / suite.slug
+    legacy = DEFAULT_RESULTS / legacy_suite_slug(suite.name)
+    if legacy != path and not path.exists() and legacy.is_dir() and ResultStore(legacy).belongs_to(suite.name):
+        return legacy
+    return path
 
 
 def run_suite(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import typing
+from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,10 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
     seen: dict[Any, int] = {}
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
+        if not isinstance(key, Hashable):
+            raise yaml.constructor.ConstructorError(
+                None, None, f"a {type(key).__name__} cannot be a mapping key", key_node.start_mark
+            )
         if key in seen:
             raise yaml.constructor.ConstructorError(
                 None, None, f"duplicate key {key!r} (first on line {seen[key] + 1})", key_node.start_mark
@@ -36,6 +41,64 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
 
 
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+# Bounds on what a suite file may cost to read: a suite is a few hundred YAML nodes in a few KiB.
+MAX_SUITE_BYTES = 1024 * 1024
+MAX_NODES = 100_000  # counted with every alias expanded: a "billion laughs" file stops here, at once
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    return []
+
+
+def _check_size(root: yaml.Node, source: str) -> None:
+    """Refuse a document that is too large once its aliases are expanded, or that refers to itself.
+
+    Aliases make PyYAML build shared objects cheaply, but anything that walks the result (validation,
+    expansion, JSON) pays for every expanded node: ten nested aliases of ten make a billion. The expanded
+    size of each node is counted once (memoised on the node), so the check is linear in the file.
+    """
+    size: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if children_done:
+            on_path.discard(key)
+            size[key] = 1 + sum(size[id(c)] for c in _children(node))
+            if size[key] > MAX_NODES:
+                raise SuiteError(
+                    f"{source}: line {node.start_mark.line + 1}: too large: more than {MAX_NODES:,} values once "
+                    "aliases (*name) are expanded; a suite needs a few hundred (is this a 'billion laughs' file?)"
+                )
+            continue
+        if key in size:
+            continue
+        if key in on_path:
+            raise SuiteError(
+                f"{source}: line {node.start_mark.line + 1}: an alias refers to the node that contains it; "
+                "recursive YAML is not allowed in a suite"
+            )
+        on_path.add(key)
+        stack.append((node, True))
+        stack.extend((c, False) for c in _children(node) if id(c) not in size)
+
+
+def _read_yaml(text: str, source: str) -> Any:
+    loader = _UniqueKeyLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_size(node, source)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
 
 
 def _inner_models(annotation: Any) -> list[type[BaseModel]]:
@@ -75,6 +138,32 @@ def _walk(loc: tuple[Any, ...]) -> tuple[str, list[type[BaseModel]]]:
     return path, holders
 
 
+_BOUND_TEXT = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
+
+
+def _constraints(obj: Any, out: list[str]) -> None:
+    """Collect ``> 0``-style bounds from an annotation's metadata (through Optional, list, Annotated)."""
+    for meta in getattr(obj, "metadata", None) or []:
+        for attr, sym in _BOUND_TEXT.items():
+            value = getattr(meta, attr, None)
+            if isinstance(value, (int, float)) and f"{sym} {value:g}" not in out:
+                out.append(f"{sym} {value:g}")
+        _constraints(meta, out)
+    for arg in typing.get_args(getattr(obj, "annotation", obj)):
+        _constraints(arg, out)
+
+
+def _allowed_range(loc: tuple[Any, ...], holders: list[type[BaseModel]]) -> str:
+    """`` (allowed: >= 0 and < 1)`` for the field an error is about, or ``""`` when it has no bounds."""
+    key = next((p for p in reversed(loc) if isinstance(p, str) and p not in _UNION_TAGS), None)
+    bounds: list[str] = []
+    for model in holders:
+        field = model.model_fields.get(key) if key is not None else None
+        if field is not None:
+            _constraints(field, bounds)
+    return f" (allowed: {' and '.join(bounds)})" if bounds else ""
+
+
 def _choices(expected: str) -> str:
     return ", ".join(re.findall(r"'([^']*)'", expected)) or expected
 
@@ -96,6 +185,8 @@ def _format(err: dict[str, Any]) -> str:
     if kind == "value_error":
         msg = str(err["ctx"].get("error", err["msg"]))
         return f"{where}: {msg}"
+    if kind == "finite_number":
+        return f"{where}: {value!r}: NaN and infinity are not allowed, give a finite number{_allowed_range(tuple(err['loc']), holders)}"
     return f"{where}: {value!r}: {err['msg'][0].lower()}{err['msg'][1:]}"
 
 
@@ -124,20 +215,33 @@ def load_suite(path: str | Path) -> Suite:
     p = Path(path)
     source = str(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        with open(p, "rb") as fh:  # read at most one byte past the limit: /dev/zero must not fill memory
+            raw = fh.read(MAX_SUITE_BYTES + 1)
+        if len(raw) > MAX_SUITE_BYTES:
+            raise SuiteError(
+                f"{source}: too large for a suite file: more than {MAX_SUITE_BYTES // 1024} KiB "
+                f"(the limit; a suite is a few KiB)"
+            )
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise SuiteError(f"{source}: no such suite file") from None
     except IsADirectoryError:
         raise SuiteError(f"{source}: is a directory, expected a YAML suite file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SuiteError(f"{source}: cannot read suite file: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise SuiteError(f"{source}: not UTF-8 text (byte {exc.start}); a suite file is UTF-8 YAML") from None
+    except OSError as exc:
+        raise SuiteError(f"{source}: cannot read suite file: {exc.strerror or exc}") from None
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        data = _read_yaml(text, source)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise SuiteError(f"{source}: {where}invalid YAML: {problem}") from None
+    except RecursionError:  # PyYAML composes nested nodes recursively
+        raise SuiteError(f"{source}: nested too deeply (hundreds of levels); a suite needs a few") from None
+    except (ValueError, TypeError, OverflowError) as exc:  # a value PyYAML recognised but Python refused
+        raise SuiteError(f"{source}: invalid YAML value: {exc}") from None
     return parse_suite(data, source)
 
 

@@ -10,6 +10,8 @@ This module imports no other greenbench module.
 
 from __future__ import annotations
 
+import hashlib
+import math
 import re
 from typing import Annotated, Any, Literal, Union
 
@@ -26,6 +28,10 @@ ACTIVATIONS = ("relu", "sigmoid", "tanh", "gelu")
 COMPRESSION_FIXED = ("none", "int8-dynamic", "int8-static", "float16")
 COMPRESSION_HELP = "none, prune-<1..99> (e.g. prune-50), int8-dynamic, int8-static, float16"
 _PRUNE = re.compile(r"^prune-(\d{1,2})$")
+
+# A matrix larger than this is refused before it is expanded (expansion costs time and memory per run);
+# suites/full.yaml, "everything", has 3,024 runs.
+MAX_COMBINATIONS = 20_000
 
 # Axes of the matrix, in the order they appear in run ids and tables.
 MATRIX_AXES = (
@@ -62,7 +68,8 @@ Compression = Annotated[str, AfterValidator(validate_compression)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN and ±inf are never a setting: a timeout of .inf or a learning rate of .nan is a typo, not a choice.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 # --------------------------------------------------------------------------- data
@@ -255,6 +262,30 @@ class Matrix(_Strict):
     include: list[MatrixEntry] = Field(default_factory=list)
     exclude: list[MatrixEntry] = Field(default_factory=list)
 
+    @field_validator(*MATRIX_AXES)
+    @classmethod
+    def _no_duplicates(cls, values: list[Any]) -> list[Any]:
+        seen: list[Any] = []
+        for v in values:
+            if v in seen:  # (a duplicate would run, and be recorded, twice under one run id)
+                raise ValueError(f"duplicate value {v!r}: each value may appear once in an axis")
+            seen.append(v)
+        return values
+
+    @model_validator(mode="after")
+    def _bounded(self) -> "Matrix":
+        sizes = {k: len(getattr(self, k)) for k in MATRIX_AXES}
+        total = math.prod(sizes.values())
+        for entry in self.include:
+            fixed = entry.assigned()
+            total += math.prod(n for k, n in sizes.items() if k not in fixed)
+        if total > MAX_COMBINATIONS:
+            raise ValueError(
+                f"expands to {total:,} combinations before exclude; at most {MAX_COMBINATIONS:,} are allowed "
+                "(split the study into several suites)"
+            )
+        return self
+
 
 class Suite(_Strict):
     name: str = Field(..., min_length=1, max_length=120)
@@ -273,6 +304,28 @@ class Suite(_Strict):
         return suite_slug(self.name)
 
 
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+SLUG_MAX = 64  # readable part of a changed name; with the hash a slug stays far below any file-name limit
+
+
 def suite_slug(name: str) -> str:
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")
-    return slug or "suite"
+    """A suite's name as a safe, distinct folder and file name (``results/<slug>/``, ``reports/<slug>.html``).
+
+    A name made only of ASCII letters, digits and ``-_.`` (not starting with ``-`` or ``.``, at most
+    64 characters) is its own slug: ``smoke`` stays ``results/smoke``. Any other name keeps its safe
+    characters (other runs become ``-``) and gets the first 8 hex digits of the SHA-256 of its exact
+    UTF-8 text, so two different names never share a folder: ``テスト`` → ``suite-<hash>``,
+    ``a/../b`` → ``a-..-b-<hash>``. The result never holds a path separator, is never ``.`` or
+    ``..``, and never starts with ``-`` or ``.``.
+    """
+    readable = _UNSAFE.sub("-", name).strip("-.")
+    if readable == name and len(name) <= SLUG_MAX:
+        return name
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    readable = readable[:SLUG_MAX].rstrip("-.")
+    return f"{readable}-{digest}" if readable else f"suite-{digest}"
+
+
+def legacy_suite_slug(name: str) -> str:
+    """The folder name greenbench gave a suite before :func:`suite_slug` (kept to find old results)."""
+    return _UNSAFE.sub("-", name).strip("-.") or "suite"
