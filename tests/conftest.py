@@ -13,15 +13,25 @@ import pytest
 from framework_guard import (  # noqa: F401  (pytest hooks, collected from this module)
     pytest_addoption,
     pytest_collection_modifyitems,
-    pytest_configure,
+    pytest_configure as _guard_configure,
     pytest_report_header,
     pytest_runtest_call,
     pytest_runtest_setup,
     pytest_sessionfinish,
     pytest_unconfigure,
 )
+# Promised capabilities (GREENBENCH_TEST_REQUIRE): a skip for a missing one fails instead.
+from capabilities import pytest_configure as _capabilities_configure
+from capabilities import pytest_runtest_makereport  # noqa: F401  (pytest hook)
+
 from greenbench.results import ResultStore
 from greenbench.suite import expand, parse_suite
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _guard_configure(config)
+    _capabilities_configure(config)
+
 
 SHARED_MNIST = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "mnist"
 
