@@ -60,17 +60,37 @@ def _describe_exit(code: int | None) -> str:
 
 class _Worker:
     def __init__(self, backend: str, env: dict[str, Any], startup_log: Path | None = None) -> None:
-        from greenbench.runner.worker import worker_main
+        from greenbench.runner.worker import PARENT_SIGNALS, worker_main
 
         ctx = mp.get_context("spawn")
         self.conn, child = ctx.Pipe()
         log = str(startup_log) if startup_log is not None else None
         self.proc = ctx.Process(target=worker_main, args=(child, backend, env, log, os.getpid()),
                                 name=f"greenbench-{backend}", daemon=True)
-        self.proc.start()
-        child.close()
+        # Ctrl-C reaches the whole process group, the worker too. Until worker_main ignores them, a
+        # starting worker would die of SIGINT with a KeyboardInterrupt traceback on the terminal, so it
+        # starts with SIGINT and SIGTERM blocked (the mask survives fork and exec; worker_main ignores,
+        # then unblocks them). Blocking, not ignoring, in this thread: a Ctrl-C meanwhile stays pending
+        # for this process and is handled as soon as the worker is started.
+        blocked = hasattr(signal, "pthread_sigmask")
+        if blocked:
+            # Start multiprocessing's resource tracker first: the first start() launches it, and
+            # launching it *unblocks* SIGINT and SIGTERM in this thread, which would undo the block below.
+            from multiprocessing import resource_tracker
+
+            resource_tracker.ensure_running()
+            old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, PARENT_SIGNALS)
+        try:
+            self.proc.start()
+        finally:
+            if blocked:
+                signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+            child.close()
 
     def kill(self) -> None:
+        if self.proc.pid is None:  # never started
+            self.conn.close()
+            return
         if self.proc.is_alive():
             self.proc.kill()
         self.proc.join(timeout=10)

@@ -10,6 +10,7 @@ native libraries' output too) go to that workload's log file.
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 import os
 import signal
@@ -58,15 +59,30 @@ def _die_with_parent(parent_pid: int) -> None:
     threading.Thread(target=watch, name="greenbench-parent-watch", daemon=True).start()
 
 
+# The parent owns Ctrl-C and SIGTERM: it marks the run interrupted and kills its workers. It starts each
+# worker with these signals blocked (see greenbench.runner.local), so a Ctrl-C to the whole process group
+# while the worker is still starting (the spawn bootstrap imports greenbench before worker_main runs) waits,
+# pending, until they are ignored here and is then discarded: no KeyboardInterrupt traceback on the terminal.
+PARENT_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def ignore_parent_signals() -> None:
+    for sig in PARENT_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, PARENT_SIGNALS)
+
+
 def worker_main(conn: Any, backend_name: str, env: dict[str, Any], startup_log: str | None = None,
                 parent_pid: int | None = None) -> None:
+    ignore_parent_signals()
     if parent_pid is not None:
         _die_with_parent(parent_pid)
-    # The parent owns Ctrl-C and SIGTERM: it marks the run interrupted and kills us.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if startup_log is not None:  # the framework's start-up chatter goes to a log, not the terminal
-        _redirect_output(startup_log)
+        try:
+            _redirect_output(startup_log)
+        except OSError:  # an unwritable log costs only the log: the parent reports unwritable results
+            pass
     faulthandler.enable()  # a segfault leaves a Python stack in the log
     from greenbench.runner.execute import WorkloadExecutor
     from greenbench.suite.plan import RunSpec
@@ -92,24 +108,27 @@ def worker_main(conn: Any, backend_name: str, env: dict[str, Any], startup_log: 
         if msg is None:
             # All work is recorded by the parent and our logs are flushed: skip the interpreter's
             # finalization, which takes a second or more with a framework loaded.
-            sys.stdout.flush()
-            sys.stderr.flush()
+            with contextlib.suppress(OSError):
+                sys.stdout.flush()
+                sys.stderr.flush()
             os._exit(0)
         _, spec_dicts, log_path = msg
-        _redirect_output(log_path)
-        specs = [RunSpec.model_validate(d) for d in spec_dicts]
-        print(f"== greenbench worker pid {os.getpid()}: workload {specs[0].workload_id} "
-              f"({', '.join(s.compression for s in specs)})", flush=True)
         try:
+            _redirect_output(log_path)
+            specs = [RunSpec.model_validate(d) for d in spec_dicts]
+            print(f"== greenbench worker pid {os.getpid()}: workload {specs[0].workload_id} "
+                  f"({', '.join(s.compression for s in specs)})", flush=True)
             if executor is None:
                 executor = WorkloadExecutor(backend_name, env)
             for event in executor.run(specs, log_name=os.path.basename(log_path)):
                 conn.send(event)
         except Exception as exc:  # noqa: BLE001 - any error becomes failed records, the worker lives on
-            traceback.print_exc()
+            with contextlib.suppress(OSError):  # the log itself may be what failed (a full disk)
+                traceback.print_exc()
             reason = f"{type(exc).__name__}: {exc}"[:_MAX_REASON]
             conn.send({"type": "error", "reason": reason})
         finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
+            with contextlib.suppress(OSError):
+                sys.stdout.flush()
+                sys.stderr.flush()
         conn.send({"type": "done"})

@@ -1,0 +1,79 @@
+"""A worker starts with SIGINT and SIGTERM blocked, so a Ctrl-C while it is still starting cannot print a
+KeyboardInterrupt traceback from it; worker_main then ignores them and unblocks them (the parent stops it).
+
+Run in a fresh interpreter: the first worker start also launches multiprocessing's resource tracker,
+which unblocks these signals in the starting thread, and only a fresh process shows that case.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads signal masks from /proc")
+
+PROBE = '''
+import os, signal, time
+from pathlib import Path
+
+def masks():
+    fields = dict(l.split(":", 1) for l in Path("/proc/self/status").read_text().splitlines() if ":" in l)
+    return int(fields["SigBlk"], 16), int(fields["SigIgn"], 16)
+
+def probe(conn, backend, env, startup_log=None, parent_pid=None):
+    conn.send(("entry", masks()))
+    conn.recv()  # the parent sends SIGINT and SIGTERM to us meanwhile: they must wait, pending
+    from greenbench.runner.worker import ignore_parent_signals
+    ignore_parent_signals()  # what worker_main does first
+    time.sleep(0.2)
+    conn.send(("after", masks()))
+    conn.recv()
+'''
+
+DRIVER = '''
+import json, os, signal, sys, time
+import probe_mod
+import greenbench.runner.worker as worker
+worker.worker_main = probe_mod.probe  # _Worker imports it at start
+from greenbench.runner.local import _Worker
+
+w = _Worker("torch", {})
+out = {}
+kind, out["entry"] = w.conn.recv()
+os.kill(w.proc.pid, signal.SIGINT)
+os.kill(w.proc.pid, signal.SIGTERM)
+time.sleep(0.2)
+out["alive_while_blocked"] = w.proc.is_alive()
+w.conn.send("go")
+kind, out["after"] = w.conn.recv()
+out["alive_after"] = w.proc.is_alive()
+w.conn.send("stop")
+w.proc.join(10)
+out["exitcode"] = w.proc.exitcode
+out["parent_mask_restored"] = not (signal.pthread_sigmask(signal.SIG_BLOCK, []) & {signal.SIGINT, signal.SIGTERM})
+print(json.dumps(out))
+'''
+
+
+def test_a_starting_worker_holds_ctrl_c_until_it_ignores_it(tmp_path: Path) -> None:
+    (tmp_path / "probe_mod.py").write_text(PROBE)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, "-c", DRIVER], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr
+    import json
+
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    bits = (1 << (2 - 1)) | (1 << (15 - 1))  # SIGINT, SIGTERM
+    blocked, ignored = out["entry"]
+    assert blocked & bits == bits  # blocked from the first instruction of the child on
+    assert out["alive_while_blocked"]  # the SIGINT and SIGTERM sent meanwhile did not kill it
+    blocked, ignored = out["after"]
+    assert blocked & bits == 0 and ignored & bits == bits  # then ignored, and no longer blocked
+    assert out["alive_after"]  # the pending signals were discarded, not delivered
+    assert out["exitcode"] == 0
+    assert out["parent_mask_restored"]  # the parent's own Ctrl-C handling is untouched
+    assert "Traceback" not in proc.stderr
