@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 
 from greenbench import __version__
+from greenbench.console import make_console, say
 from greenbench.errors import UserError
 
 app = typer.Typer(
@@ -29,13 +29,14 @@ app = typer.Typer(
 data_app = typer.Typer(help="Find, download and verify datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
-console = Console()
-err_console = Console(stderr=True)
+# Every str printed on these is literal (greenbench/console.py): names, paths and messages are data.
+console = make_console()
+err_console = make_console(stderr=True)
 
 
 def _version(value: bool) -> None:
     if value:
-        console.print(f"greenbench {__version__}")
+        say(console, f"greenbench {__version__}")
         raise typer.Exit()
 
 
@@ -64,10 +65,10 @@ def validate(
         except UserError as exc:
             problems.append(str(exc))
             continue
-        console.print(f"[green]ok[/]  {path}: suite {suite.name!r}, {len(runs)} runs")
+        say(console, ("ok", "green"), f"  {path}: suite {suite.name!r}, {len(runs)} runs", soft_wrap=True)
     if problems:
         for p in problems:
-            err_console.print(p, markup=False, highlight=False, soft_wrap=True)
+            say(err_console, p, soft_wrap=True)
         raise typer.Exit(2)
 
 
@@ -90,16 +91,24 @@ def run(
     timeout: Annotated[Optional[float], typer.Option("--timeout", help="Seconds allowed per run (overrides the suite).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the final summary.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Stream each run's log lines.")] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="With --dry-run: print the plan as JSON, one object per run.")
+    ] = False,
 ) -> None:
     """Run every run of a suite in isolated worker processes and record the measurements."""
     from greenbench import api
 
     if quiet and verbose:
         raise UserError("--quiet and --verbose cannot be used together")
+    if json_out and not dry_run:
+        raise UserError("--json prints the plan and needs --dry-run (results are JSON records in the results directory)")
     suite_obj, runs = api.plan_suite(suite, only=only, data_dir=data_dir, timeout=timeout)
     if dry_run:
-        from greenbench.runner.progress import print_plan
+        from greenbench.runner.progress import plan_json, print_plan
 
+        if json_out:
+            sys.stdout.write(plan_json(runs))
+            return
         print_plan(console, suite_obj, runs, results_dir=api.results_dir_for(suite_obj, results))
         return
     outcome = api.run_suite(
@@ -121,7 +130,7 @@ def env(json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = 
     if json_out:
         print(json.dumps(fp, indent=2, default=str))
     else:
-        console.print(format_fingerprint(fp), markup=False, highlight=False, soft_wrap=True)
+        say(console, format_fingerprint(fp), soft_wrap=True)
 
 
 # --------------------------------------------------------------------------- data
@@ -139,7 +148,7 @@ def data_fetch(
     from greenbench.data import fetch
 
     where = fetch(dataset.value, data_dir=data_dir)
-    console.print(f"{dataset.value}: ready in {where}")
+    say(console, f"{dataset.value}: ready in {where}")
 
 
 @data_app.command("verify")
@@ -156,9 +165,9 @@ def data_verify(
         ok = row.status == "ok"
         bad += not ok
         colour = "green" if ok else "red"
-        console.print(f"[{colour}]{row.status:>8}[/] {row.file}", highlight=False)
+        say(console, (f"{row.status:>8}", colour), f" {row.file}")
         if not ok and row.expected:
-            console.print(f"          expected {row.expected}\n          actual   {row.actual}", highlight=False)
+            say(console, f"          expected {row.expected}\n          actual   {row.actual}")
     if bad:
         raise typer.Exit(2)
 
@@ -184,7 +193,7 @@ def report(
     from greenbench.api import report as make_report
 
     path = make_report(results_dirs or [], out=out, fmt=fmt.value)
-    console.print(f"report: {path}")
+    say(console, f"report: {path}", soft_wrap=True)
 
 
 # --------------------------------------------------------------------------- compare

@@ -37,7 +37,6 @@ class _LazyBar:
 
     def add_task(self, description: str, total: int | None) -> object:
         if self._bar is None:
-            from rich.console import Console
             from rich.progress import (
                 BarColumn,
                 DownloadColumn,
@@ -47,13 +46,15 @@ class _LazyBar:
                 TransferSpeedColumn,
             )
 
+            from greenbench.console import make_console
+
             self._bar = Progress(
-                TextColumn("[bold]{task.description}"),
+                TextColumn("{task.description}", markup=False, style="bold"),  # a file name: data, not markup
                 BarColumn(),
                 DownloadColumn(),
                 TransferSpeedColumn(),
                 TimeRemainingColumn(),
-                console=Console(stderr=True),
+                console=make_console(stderr=True),
             )
             self._bar.start()
         return self._bar.add_task(description, total=total)

@@ -302,7 +302,9 @@ def run_plan(
         backends = {r.backend for r in todo if _framework_skip(r) is None}
         if warm_up is not None and backends:
             if console is not None and not quiet:
-                console.print(f"starting workers: {', '.join(sorted(backends))} (importing the frameworks)")
+                from greenbench.console import say
+
+                say(console, f"starting workers: {', '.join(sorted(backends))} (importing the frameworks)")
             warm_up(backends, log_dir=store.root / "logs")
         if todo:
             # Before any run: data that cannot be had is one clear error (exit 2), and the workers

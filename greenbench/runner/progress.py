@@ -1,13 +1,20 @@
-"""What a person sees while a suite runs: the plan, a progress bar with ETA, a summary."""
+"""What a person sees while a suite runs: the plan, a progress bar with ETA, a summary.
+
+Everything is printed as :func:`greenbench.console.text` (suite names, run ids, reasons and paths
+are data, never markup). In a terminal the plan and the summary are rich tables; in a pipe or a
+CI log (80 columns, not a terminal) they are plain aligned lines with every value whole.
+"""
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from greenbench.console import Part, columns, flow, interactive, key_values, print_lines, say, text, words
 from greenbench.suite.plan import RunSpec, group_by_workload
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -47,28 +54,45 @@ _PLAN_COLUMNS: dict[str, Any] = {
 
 
 def print_plan(console: Console, suite: "Suite", runs: list[RunSpec], results_dir: "Path") -> None:
-    """The expanded plan as a table (columns that vary; constants above it), then the run count."""
+    """The expanded plan (columns that vary; constants above it), then the run count.
+
+    A rich table in a terminal; in a pipe or a log, plain columns with every value whole (the run
+    id on a line of its own when a row would not fit).
+    """
     values = {name: [get(r) for r in runs] for name, get in _PLAN_COLUMNS.items()}
     varying = [n for n, v in values.items() if len(set(v)) > 1]
     constant = {n: v[0] for n, v in values.items() if n not in varying and v}
+    width = console.width
     if constant:
-        console.print("same for every run: " + ", ".join(f"{k} {v}" for k, v in constant.items()), highlight=False)
-    table = Table(title=f"suite {suite.name!r}: plan", title_justify="left")
-    table.add_column("#", justify="right")
-    for name in varying:
-        table.add_column(name, no_wrap=True)
-    table.add_column("run id", overflow="fold")
-    for i, r in enumerate(runs):
-        table.add_row(str(i + 1), *(values[n][i] for n in varying), r.run_id)
-    console.print(table)
+        pairs = [f"{k} {v}" for k, v in constant.items()]
+        print_lines(console, flow([*words("same for every run:"), *(p + ("," if i < len(pairs) - 1 else "")
+                                                                  for i, p in enumerate(pairs))], width, indent=2))
+    title = text("suite ", repr(suite.name), ": plan")
+    rows = [[str(i + 1), *(values[n][i] for n in varying), r.run_id] for i, r in enumerate(runs)]
+    if interactive(console):
+        table = Table(title=title, title_justify="left")
+        table.add_column("#", justify="right")
+        for name in varying:
+            table.add_column(text(name), no_wrap=True)
+        table.add_column("run id", overflow="fold")
+        for row in rows:
+            table.add_row(*(text(v) for v in row))
+        console.print(table)
+    else:
+        print_lines(console, [title])
+        print_lines(console, columns(["#", *varying, "run id"], rows, width, right=[0]))
     workloads = len(group_by_workload(runs))
     data = suite.data
     subset = f"{data.train_samples or 'all'} train / {data.test_samples or 'all'} test images"
-    console.print(
-        f"{len(runs)} runs ({workloads} trainings: runs that differ only in compression share one), "
-        f"{data.dataset}, {subset}; results → {results_dir}",
-        highlight=False,
-    )
+    print_lines(console, flow(
+        words(f"{len(runs)} runs ({workloads} trainings: runs that differ only in compression share one), "
+              f"{data.dataset}, {subset}; results →") + [text(str(results_dir))],
+        width, indent=2))
+
+
+def plan_json(runs: list[RunSpec]) -> str:
+    """The plan for scripts: a JSON array, one object per run (run id, workload id, every axis value)."""
+    return json.dumps([{"run_id": r.run_id, "workload_id": r.workload_id, **r.axes} for r in runs], indent=2) + "\n"
 
 
 def _fmt_energy(kwh: float | None) -> str:
@@ -93,14 +117,12 @@ class RunProgress:
     def __enter__(self) -> "RunProgress":
         if not self.quiet and self.console is not None:
             if self.outcome.resumed:
-                self.console.print(
-                    f"resuming: {self.outcome.resumed} of {self.outcome.planned} runs already recorded in "
-                    f"{self.outcome.results_dir} (use --rerun to redo them)"
-                )
+                say(self.console, f"resuming: {self.outcome.resumed} of {self.outcome.planned} runs already recorded "
+                    f"in {self.outcome.results_dir} (use --rerun to redo them)")
             for path, why in self.outcome.corrupt:
-                self.console.print(f"[yellow]corrupt record moved to {path}: {why}; its run will be redone[/]")
+                say(self.console, f"corrupt record moved to {path}: {why}; its run will be redone", style="yellow")
             self._progress = Progress(
-                TextColumn("{task.description}"),
+                TextColumn("{task.description}", markup=False),
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
@@ -118,9 +140,12 @@ class RunProgress:
         if self._progress is not None:
             self._progress.__exit__(*exc)
 
-    def _log(self, text: str) -> None:
+    def _log(self, head: Part, *rest: Part) -> None:
+        """One log line above the bar: ``head`` as it is, then ``rest`` flowed word by word, continuation
+        lines indented under the run id."""
         if self._progress is not None:
-            self._progress.console.print(text, highlight=False)
+            console = self._progress.console
+            print_lines(console, flow([text(head), *words(text(*rest))], console.width, indent=12))
 
     def start_workload(self, group: list[RunSpec]) -> None:
         if self._progress is not None:
@@ -156,12 +181,12 @@ class RunProgress:
         extra = f" acc {acc:.4f}" if acc is not None else ""
         if status != "completed":
             extra += f" — {rec.get('reason')}"
-        self._log(f"[{style}]{status:>11}[/] {rec['run_id']}{extra}")
+        self._log((f"{status:>11}", style), " ", rec["run_id"], extra)
 
     def skip_busy(self, group: list[RunSpec]) -> None:
         if self._progress is not None:
             self._progress.advance(self._runs, len(group))
-            self._log(f"[yellow]       busy[/] {group[0].workload_id}: another greenbench process is running it")
+            self._log(("       busy", "yellow"), " ", group[0].workload_id, ": another greenbench process is running it")
 
 
 def _total_energy(rec: dict[str, Any]) -> float | None:
@@ -177,42 +202,53 @@ def _total_co2(rec: dict[str, Any]) -> float | None:
 
 
 def print_summary(console: Console, outcome: "SuiteOutcome", records: list[dict[str, Any]]) -> None:
-    """Counts by status, best accuracy, lowest CO₂, where the results are."""
-    table = Table(title="summary", title_justify="left", show_header=False)
-    table.add_column("what")
-    table.add_column("value", overflow="fold")
-    counts = ", ".join(
-        f"[{_STATUS_STYLE.get(k, 'white')}]{v} {k}[/]" for k, v in sorted(outcome.counts.items(), key=lambda kv: kv[0])
-    )
-    table.add_row("runs", f"{outcome.planned} planned: {counts}")
+    """Counts by status, best accuracy, lowest CO₂, where the results are.
+
+    A rich table in a terminal; ``label  value`` lines with every value whole in a pipe or a log.
+    """
+    rows: list[tuple[Part, Part]] = []
+    counts = [(f"{v} {k}", _STATUS_STYLE.get(k, "white")) for k, v in sorted(outcome.counts.items(), key=lambda kv: kv[0])]
+    runs = text(f"{outcome.planned} planned: ")
+    for i, c in enumerate(counts):
+        runs.append_text(text(", " if i else "", c))
+    rows.append(("runs", runs))
     if outcome.resumed:
-        table.add_row("resumed", f"{outcome.resumed} already recorded, not redone")
+        rows.append(("resumed", f"{outcome.resumed} already recorded, not redone"))
     done = [r for r in records if r["status"] == "completed"]
     if done:
         best = max(done, key=lambda r: r["metrics"].get("test_accuracy") or 0.0)
-        table.add_row("best accuracy", f"{best['metrics']['test_accuracy']:.4f}  {best['run_id']}")
+        rows.append(("best accuracy", f"{best['metrics']['test_accuracy']:.4f}  {best['run_id']}"))
         # Only records that carry a training: a compression variant's record holds just its own
         # compress/evaluate/inference cost and would always look greenest.
         with_co2 = [r for r in done if "train" in (r.get("phases") or {}) and _total_co2(r) is not None]
         if with_co2:
             green = min(with_co2, key=_total_co2)
             sources = {(p.get("energy") or {}).get("energy_source") for p in green["phases"].values()} - {None}
-            table.add_row(
+            rows.append((
                 "lowest CO₂ run",
                 f"{_total_co2(green) * 1000:.3g} g CO₂eq, {_fmt_energy(_total_energy(green))} "
                 f"({'/'.join(sorted(sources)) or 'unknown'})  {green['run_id']}",
-            )
+            ))
     failed = [r for r in records if r["status"] in ("failed", "interrupted")]
     for r in failed[:5]:
-        table.add_row(f"[red]{r['status']}[/]", f"{r['run_id']}: {r.get('reason')}")
+        rows.append(((r["status"], "red"), f"{r['run_id']}: {r.get('reason')}"))
     if len(failed) > 5:
-        table.add_row("", f"… and {len(failed) - 5} more (see the records)")
+        rows.append(("", f"… and {len(failed) - 5} more (see the records)"))
     if outcome.busy:
-        table.add_row("busy", f"{len(outcome.busy)} workloads were running in another greenbench process")
+        rows.append(("busy", f"{len(outcome.busy)} workloads were running in another greenbench process"))
     if outcome.corrupt:
-        table.add_row("corrupt", f"{len(outcome.corrupt)} corrupt records set aside and redone")
-    table.add_row("wall time", f"{outcome.wall_s:.1f} s")
-    table.add_row("results", str(outcome.results_dir))
+        rows.append(("corrupt", f"{len(outcome.corrupt)} corrupt records set aside and redone"))
+    rows.append(("wall time", f"{outcome.wall_s:.1f} s"))
+    rows.append(("results", str(outcome.results_dir)))
     if outcome.interrupted:
-        table.add_row("[magenta]interrupted[/]", "rerun the same command to resume")
-    console.print(table)
+        rows.append((("interrupted", "magenta"), "rerun the same command to resume"))
+    if interactive(console):
+        table = Table(title="summary", title_justify="left", show_header=False)
+        table.add_column("what")
+        table.add_column("value", overflow="fold")
+        for what, value in rows:
+            table.add_row(text(what), text(value))
+        console.print(table)
+    else:
+        print_lines(console, [text(("summary", "bold"))])
+        print_lines(console, key_values(rows, console.width, lead="  "))
