@@ -203,6 +203,12 @@ class Correction(str, Enum):
     none = "none"
 
 
+class CompareFormat(str, Enum):
+    table = "table"
+    markdown = "markdown"
+    json = "json"
+
+
 @app.command()
 def compare(
     base: Annotated[Path, typer.Argument(help="Baseline results directory.", show_default=False)],
@@ -227,6 +233,11 @@ def compare(
         typer.Option("--correction", help="Multiple-comparison correction over all rows: Benjamini–Hochberg, "
                      "Holm, or none (each row on its own)."),
     ] = Correction.bh,
+    fmt: Annotated[
+        CompareFormat,
+        typer.Option("--format", "-f", help="What to print on stdout: table (a table in a terminal, one line per "
+                     "row in a pipe or CI log), markdown, or json (the whole comparison)."),
+    ] = CompareFormat.table,
 ) -> None:
     """Compare two result sets workload by workload, with statistical regression gates."""
     from greenbench.compare import run_compare
@@ -243,6 +254,8 @@ def compare(
         accuracy_threshold=accuracy_threshold,
         alpha=alpha,
         correction=correction.value,
+        fmt=fmt.value,
+        err_console=err_console,
     )
     raise typer.Exit(code)
 

@@ -12,7 +12,8 @@
 - The comparability guard lists what differs besides the code (energy provenance, country and
   carbon intensity, library versions, data subsets, hardware).
 - :func:`hardware_table` merges result sets from several machines, relative to a reference.
-- :func:`run_compare` is the CLI's body and returns its exit code.
+- :func:`run_compare` is the CLI's body and returns its exit code; :func:`render_table` (terminals),
+  :func:`render_lines` (logs, 80 columns) and :func:`to_markdown` are what it prints.
 
 This package reads only :mod:`greenbench.results`; it never imports a framework.
 """
@@ -20,7 +21,7 @@ This package reads only :mod:`greenbench.results`; it never imports a framework.
 from greenbench.compare.core import Comparison, Row, compare
 from greenbench.compare.hardware import hardware_summary, hardware_table
 from greenbench.compare.metrics import DEFAULT_METRICS, METRIC_SPECS, MetricSpec, parse_pp, parse_threshold
-from greenbench.compare.output import benchmark_json_paths, render_table, to_benchmark_json, to_markdown
+from greenbench.compare.output import benchmark_json_paths, render_lines, render_table, to_benchmark_json, to_markdown
 from greenbench.compare.run import run_compare
 from greenbench.compare.stats import adjust_p_values, compare_family, compare_samples, min_attainable_p
 
@@ -40,6 +41,7 @@ __all__ = [
     "min_attainable_p",
     "parse_pp",
     "parse_threshold",
+    "render_lines",
     "render_table",
     "run_compare",
     "to_benchmark_json",

@@ -77,6 +77,9 @@ class Comparison:
     correction: str = "bh"  # multiple-comparison correction over the rows: "bh", "holm" or "none"
     family_size: int = 0  # rows that entered the correction (those where p < alpha was attainable)
     notes: list[str] = field(default_factory=list)  # what the gate can and cannot see with these repeats
+    # Workload × metric pairs that are not rows because the metric has no value on either side:
+    # {"workload": name, "metric": metric name, "reason": "shared-training" | "no-values"}.
+    left_out: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def regressions(self) -> list[Row]:
@@ -201,6 +204,17 @@ def _explain_no_match(base: pd.DataFrame, head: pd.DataFrame, paired: bool) -> s
         diffs = [f"{f}: base {fb[f]}; head {fh[f]}" for f in sorted(set(fb) & set(fh)) if fb[f] != fh[f]][:4]
     why = f" (they differ in {' / '.join(diffs)})" if diffs else ""
     return f"nothing to compare: no workload of head matches one of base{why}"
+
+
+# Metrics measured in the training phase: a compression variant's record has none of them, as the
+# variant is applied to the model its uncompressed sibling trained (see greenbench/runner/execute.py).
+TRAINING_METRICS = frozenset({"train_time_s", "train_cpu_s", "train_energy_kwh", "train_co2_kg"})
+
+
+def _why_no_values(spec: MetricSpec, workload: dict[str, Any]) -> str:
+    if spec.name in TRAINING_METRICS and str(workload.get("compression") or "none") != "none":
+        return "shared-training"
+    return "no-values"
 
 
 def _noise_messages(rows: list[Row], thr: float, acc_thr: float, correction: str) -> list[str]:
@@ -352,10 +366,18 @@ def compare(
     bgroups = dict(tuple(bdone.groupby("_group")))
     hgroups = dict(tuple(hdone.groupby("_group")))
     samples: list[tuple[str, MetricSpec, np.ndarray, np.ndarray]] = []
+    left_out: list[dict[str, str]] = []
     for g in sorted(matched, key=shown):
         for spec in specs:
             bvals = pd.to_numeric(bgroups[g][spec.name], errors="coerce").to_numpy(dtype=float)
             hvals = pd.to_numeric(hgroups[g][spec.name], errors="coerce").to_numpy(dtype=float)
+            if not (np.isfinite(bvals).any() or np.isfinite(hvals).any()):
+                # Nothing to judge on either side: the metric does not apply to this workload (a
+                # compression variant reuses its uncompressed model's training, so its record holds
+                # no training phase) or was not recorded at all. Not a row, and not "insufficient data".
+                left_out.append({"workload": shown(g), "metric": spec.name,
+                                 "reason": _why_no_values(spec, heads[key_of[g]])})
+                continue
             samples.append((g, spec, bvals, hvals))
 
     # One gate over the whole report: the p-values of all rows are adjusted together.
@@ -402,4 +424,5 @@ def compare(
         correction=correction,
         family_size=len(family.tested),
         notes=notes,
+        left_out=left_out,
     )

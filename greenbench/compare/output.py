@@ -1,4 +1,9 @@
-"""Outputs of a comparison: Markdown (step summaries, PR comments), github-action-benchmark JSON, a rich table.
+"""Outputs of a comparison: Markdown (step summaries, PR comments), github-action-benchmark JSON, a rich
+table for terminals and one line per row for logs (:func:`render_lines`: pipes and CI logs, 80 columns).
+
+:func:`summary_text` counts the rows that could be judged, then says how many could not and why, and
+which workload × metric pairs are not rows at all (:attr:`Comparison.left_out`: a metric that cannot
+apply, such as the training time of a compression variant, which reuses its uncompressed model's training).
 
 github-action-benchmark's ``customSmallerIsBetter`` and ``customBiggerIsBetter`` tools read a
 JSON array of ``{"name", "unit", "value", "range"?, "extra"?}`` (``value`` a number, the others
@@ -12,15 +17,17 @@ comparison with BASE.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from greenbench.compare.core import Comparison, Row
 from greenbench.compare.metrics import METRIC_SPECS
-from greenbench.compare.stats import CORRECTIONS
+from greenbench.compare.stats import CORRECTIONS, min_repeats
 
 if TYPE_CHECKING:
     from rich.table import Table
+    from rich.text import Text
 
 VERDICT_MARK = {
     "regressed": "🔴 regressed",
@@ -93,13 +100,72 @@ def rule_text(c: Comparison) -> str:
             f"{c.confidence * 100:g}% bootstrap intervals over the repeats")
 
 
+def _rows(n: int) -> str:
+    return f"{n} row" + ("" if n == 1 else "s")
+
+
+def _insufficient_reasons(c: Comparison) -> list[tuple[int, str]]:
+    """Why rows could not be judged, most frequent first: [(count, reason)]."""
+    found: dict[str, int] = {}
+    sizes: Counter[tuple[int, int]] = Counter()
+    for r in c.rows:
+        if r.verdict != "insufficient-data":
+            continue
+        if r.note.startswith("insufficient repeats"):
+            key = "too few repeats"
+            sizes[(r.n_base, r.n_head)] += 1
+        elif r.note.startswith("base mean is not positive"):
+            key = "no ratio (base mean not positive)"
+        else:
+            key = r.note or "insufficient data"
+        found[key] = found.get(key, 0) + 1
+    out = []
+    for key, n in sorted(found.items(), key=lambda kv: -kv[1]):
+        if key == "too few repeats":
+            nb, nh = sizes.most_common(1)[0][0]
+            reps = f"{nb} a side" if nb == nh else f"{nb} base, {nh} head"
+            key = f"too few repeats: {reps}, ≥ {min_repeats(c.alpha)} needed at α = {c.alpha:g}"
+        out.append((n, key))
+    return out
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def left_out_text(c: Comparison) -> str:
+    """One clause on the workload × metric pairs that are not rows, and why; ``""`` when none."""
+    parts = []
+    for reason in ("shared-training", "no-values"):
+        entries = [e for e in c.left_out if e["reason"] == reason]
+        if not entries:
+            continue
+        labels = _and([METRIC_SPECS[m].label for m in dict.fromkeys(e["metric"] for e in entries)])
+        if reason == "shared-training":
+            parts.append(f"{len(entries)} not applicable: {labels} of compression variants, which reuse their "
+                         "uncompressed model's training")
+        else:
+            parts.append(f"{len(entries)} without values on either side: {labels}")
+    return "; ".join(parts)
+
+
 def summary_text(c: Comparison) -> str:
+    """One line: the verdicts of the rows that could be judged, then how many could not, and why."""
     n = c.counts()
-    parts = [f"{n['regressed']} regressed", f"{n['improved']} improved", f"{n['unchanged']} unchanged",
-             f"{n['insufficient-data']} insufficient data"]
+    judged = n["regressed"] + n["improved"] + n["unchanged"]
+    head = f"{n['regressed']} regressed, {n['improved']} improved, {n['unchanged']} unchanged ({_rows(judged)} judged)"
     if c.newly_failing:
-        parts.insert(0, f"{len(c.newly_failing)} newly failing")
-    return ", ".join(parts)
+        head = f"{len(c.newly_failing)} newly failing, " + head
+    parts = [head]
+    reasons = _insufficient_reasons(c)
+    if len(reasons) == 1:
+        parts.append(f"{n['insufficient-data']} could not be judged ({reasons[0][1]})")
+    elif reasons:
+        parts.append(f"{n['insufficient-data']} could not be judged: " + ", ".join(f"{k} {why}" for k, why in reasons))
+    left = left_out_text(c)
+    if left:
+        parts.append(left)
+    return "; ".join(parts)
 
 
 # --------------------------------------------------------------------------- Markdown
@@ -201,23 +267,75 @@ def benchmark_json_paths(path: str | Path) -> dict[str, Path]:
     return {"smaller": p, "bigger": p.with_name(f"{p.stem}-bigger{p.suffix or '.json'}")}
 
 
-# --------------------------------------------------------------------------- terminal
+# --------------------------------------------------------------------------- terminal and logs
+# Every cell is a rich Text built by greenbench.console.text: labels, notes and messages are data,
+# printed literally (a workload label holds "[64]", a machine name could hold "[bold]").
 def render_table(c: Comparison) -> "Table":
-    """A rich table of every row, verdicts coloured."""
-    from rich.markup import escape
+    """A rich table of every row, verdicts coloured (for a terminal)."""
     from rich.table import Table
 
-    table = Table(title=f"greenbench compare — {summary_text(c)}", title_justify="left", show_lines=False)
+    from greenbench.console import text
+
+    table = Table(title=text("greenbench compare — ", summary_text(c)), title_justify="left", show_lines=False)
     adj = _corrected(c)
     for name, just in (("Workload", "left"), ("Metric", "left"), ("n", "right"), ("Base", "right"),
                        ("Head", "right"), (f"Change [{c.confidence * 100:g}% CI]", "right"), ("p", "right"),
                        *([("adj. p", "right")] if adj else []), ("Verdict", "left")):
-        table.add_column(name, justify=just, overflow="fold")
+        table.add_column(text(name), justify=just, overflow="fold")  # type: ignore[arg-type]
     for r in c.rows:
-        verdict = r.verdict + (f"\n[dim]{escape(r.note)}[/]" if r.note else "")
-        table.add_row(
-            escape(r.name), METRIC_SPECS[r.metric].label, f"{r.n_base}/{r.n_head}", value_text(r, "base"),
-            value_text(r, "head"), change_text(r), p_text(r), *([p_adjusted_text(r)] if adj else []),
-            f"[{_RICH_STYLE[r.verdict]}]{verdict}[/]",
-        )
+        verdict = text((r.verdict, _RICH_STYLE[r.verdict]))
+        if r.note:
+            verdict.append("\n")
+            verdict.append_text(text((r.note, "dim")))
+        cells = [r.name, METRIC_SPECS[r.metric].label, f"{r.n_base}/{r.n_head}", value_text(r, "base"),
+                 value_text(r, "head"), change_text(r), p_text(r), *([p_adjusted_text(r)] if adj else [])]
+        table.add_row(*(text(v) for v in cells), verdict)
     return table
+
+
+LINE_VERDICT = {"regressed": "regressed", "improved": "improved", "unchanged": "unchanged",
+                "insufficient-data": "insufficient"}
+
+
+def _detail(r: Row) -> str:
+    """The second line of a row in :func:`render_lines`; ``""`` when the first line says it all."""
+    flagged = r.verdict in ("regressed", "improved")
+    too_few = r.verdict == "insufficient-data" and r.note.startswith("insufficient repeats")  # said in the summary
+    if not flagged and (not r.note or too_few):
+        return ""
+    values = f"{value_text(r, 'base')} → {value_text(r, 'head')} (n={r.n_base}/{r.n_head})"
+    return values + (f": {r.note}" if r.note else "")
+
+
+def render_lines(c: Comparison, width: int = 80) -> list["Text"]:
+    """The comparison for a log (a pipe, a CI job): one line per row, verdict first, under its workload.
+
+    Columns are aligned, every value is whole and no line is wider than ``width`` where the values
+    allow; a second, indented line follows a row only when it has more to say (base and head
+    values of a flagged change, a note). The rich table of :func:`render_table` is for terminals.
+    """
+    from greenbench.console import flow, text, words
+
+    adj = _corrected(c)
+    metric_w = max((len(METRIC_SPECS[r.metric].label) for r in c.rows), default=0)
+    change_w = max((len(change_text(r)) for r in c.rows), default=0)
+    p_w = max((len(p_text(r)) for r in c.rows), default=0) + 2
+    verdict_w = max(len(v) for v in LINE_VERDICT.values())
+    lead, under = "  ", 2 + verdict_w + 2
+    out: list[Text] = []
+    name = None
+    for r in c.rows:
+        if r.name != name:
+            name = r.name
+            out += flow(words((name, "bold")), width, indent=4)
+        chunks = [text((LINE_VERDICT[r.verdict].ljust(verdict_w), _RICH_STYLE[r.verdict])),
+                  text(METRIC_SPECS[r.metric].label.ljust(metric_w)),
+                  text(change_text(r).ljust(change_w)),
+                  text(f"p={p_text(r)}".ljust(p_w))]
+        if adj and r.p_adjusted is not None:  # rows that cannot reach α are outside the corrected family
+            chunks.append(text(f"adj.p={p_adjusted_text(r)}"))
+        out += flow(chunks, width, lead=lead, indent=under, sep="  ")
+        detail = _detail(r)
+        if detail:
+            out += flow(words((detail, "dim")), width, lead=" " * under)
+    return out

@@ -6,8 +6,16 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-from greenbench.compare.core import compare
-from greenbench.compare.output import benchmark_json_paths, render_table, rule_text, summary_text, to_benchmark_json, to_markdown
+from greenbench.compare.core import Comparison, compare
+from greenbench.compare.output import (
+    benchmark_json_paths,
+    render_lines,
+    render_table,
+    rule_text,
+    summary_text,
+    to_benchmark_json,
+    to_markdown,
+)
 from greenbench.errors import UserError
 from greenbench.results.store import atomic_write_text
 
@@ -20,6 +28,9 @@ def _write(path: Path, text: str, what: str) -> None:
         atomic_write_text(path, text)
     except OSError as exc:
         raise UserError(f"cannot write the {what} to {path}: {exc.strerror or exc}") from None
+
+
+FORMATS = ("table", "markdown", "json")
 
 
 def run_compare(
@@ -35,38 +46,86 @@ def run_compare(
     accuracy_threshold: str | float = "0.5pp",
     alpha: float = 0.05,
     correction: str = "bh",
+    fmt: str = "table",
+    err_console: "Console | None" = None,
 ) -> int:
     """Compare HEAD with BASE, print the verdicts, write Markdown/JSON; return the exit code.
+
+    ``fmt`` says what goes to ``console`` (stdout): ``"table"`` — the report for people: a rich
+    table in a terminal, one line per row (verdict first) in a pipe or a CI log; ``"markdown"`` —
+    :func:`to_markdown`; ``"json"`` — :meth:`Comparison.to_dict`. With ``markdown`` or ``json``
+    stdout holds that document alone and the verdict line goes to ``err_console`` (stderr).
 
     1 when a regression is flagged (or a workload that completed on base fails on head) and
     ``fail_on_regression`` is set, else 0. Bad input raises :class:`UserError` (exit code 2).
     """
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.panel import Panel
+    from greenbench.console import make_console
 
-    console = console or Console()
+    if fmt not in FORMATS:
+        raise UserError(f"unknown format {fmt!r}; allowed: {', '.join(FORMATS)}")
+    console = console or make_console()
     result = compare(base, head, metrics=metrics, threshold=threshold, alpha=alpha,
                      accuracy_threshold_pp=accuracy_threshold, correction=correction)
+    if fmt == "table":
+        human = console
+        print_report(console, result)
+    else:
+        document = (to_markdown(result) if fmt == "markdown"
+                    else json.dumps(result.to_dict(), indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+        console.file.write(document)
+        console.file.flush()
+        human = err_console or make_console(stderr=True)
+    _write_outputs(human, result, markdown_path, json_path)
+    print_verdict(human, result)
+    regressed = result.has_regression
+    return 1 if (regressed and fail_on_regression) else 0
+
+
+def print_report(console: "Console", result: Comparison) -> None:
+    """Guard messages, the rows (a table in a terminal, lines in a log), what did not match, the rule, notes."""
+    from rich.panel import Panel
+
+    from greenbench.console import flow, interactive, print_lines, text, words
+
+    width = console.width
     if result.guard_messages:
-        body = "\n".join(f"• {escape(m)}" for m in result.guard_messages)
-        console.print(Panel(body, title="[bold]⚠ These results may not be comparable[/]", border_style="bold yellow",
-                            title_align="left"))
-    console.print(render_table(result))
+        title = text(("⚠ These results may not be comparable", "bold"))
+        if interactive(console):
+            body = text("\n").join(text("• ", m) for m in result.guard_messages)
+            console.print(Panel(body, title=title, border_style="bold yellow", title_align="left"))
+        else:
+            print_lines(console, [text(title, ":", style="yellow")])
+            for m in result.guard_messages:
+                print_lines(console, flow(words(m), width, lead="  • "))
+    if interactive(console):
+        console.print(render_table(result))
+    else:
+        print_lines(console, flow(words(text(("greenbench compare", "bold"), ": ", summary_text(result))), width,
+                                  indent=2))
+        print_lines(console, render_lines(result, width))
     for side in ("base", "head"):
         names = result.unmatched.get(side) or []
         if names:
-            console.print(f"[yellow]{len(names)} workload(s) only in {side}, not compared:[/] "
-                          + escape(", ".join(names)), highlight=False)
+            head = words((f"{len(names)} workload(s) only in {side}, not compared:", "yellow"))
+            print_lines(console, flow([*head, *(n + ("," if i < len(names) - 1 else "") for i, n in enumerate(names))],
+                                      width, indent=2))
     if result.newly_failing:
-        console.print("[bold red]completed on base, failing on head:[/] " + escape(", ".join(result.newly_failing)),
-                      highlight=False)
-    console.print(f"[dim]{escape(rule_text(result))}[/]", highlight=False)
+        head = words(("completed on base, failing on head:", "bold red"))
+        names = result.newly_failing
+        print_lines(console, flow([*head, *(n + ("," if i < len(names) - 1 else "") for i, n in enumerate(names))],
+                                  width, indent=2))
+    print_lines(console, flow(words((rule_text(result), "dim")), width))
     for note in result.notes:
-        console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
+        print_lines(console, flow([text(("note:", "yellow")), *words(note)], width, indent=2))
+
+
+def _write_outputs(console: "Console", result: Comparison, markdown_path: str | Path | None,
+                   json_path: str | Path | None) -> None:
+    from greenbench.console import say
+
     if markdown_path is not None:
         _write(Path(markdown_path), to_markdown(result), "Markdown summary")
-        console.print(f"markdown: {markdown_path}", highlight=False)
+        say(console, "markdown: ", str(markdown_path), soft_wrap=True)
     if json_path is not None:
         paths = benchmark_json_paths(json_path)
         for direction, path in paths.items():
@@ -74,9 +133,14 @@ def run_compare(
             if direction == "smaller" or entries:
                 _write(path, json.dumps(entries, indent=2, ensure_ascii=False) + "\n", "benchmark JSON")
                 tool = "customSmallerIsBetter" if direction == "smaller" else "customBiggerIsBetter"
-                console.print(f"json ({tool}): {path}", highlight=False)
+                say(console, f"json ({tool}): ", str(path), soft_wrap=True)
+
+
+def print_verdict(console: "Console", result: Comparison) -> None:
+    """The last line: regression or not, and the counts."""
+    from greenbench.console import flow, print_lines, text, words
+
     regressed = result.has_regression
     style = "bold red" if regressed else "bold green"
-    console.print(f"[{style}]{'regression' if regressed else 'no regression'}[/]: {summary_text(result)}",
-                  highlight=False)
-    return 1 if (regressed and fail_on_regression) else 0
+    verdict = text(("regression" if regressed else "no regression", style), ":")
+    print_lines(console, flow([verdict, *words(summary_text(result))], console.width, indent=2))
