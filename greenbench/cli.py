@@ -148,7 +148,7 @@ def data_fetch(
     from greenbench.data import fetch
 
     where = fetch(dataset.value, data_dir=data_dir)
-    say(console, f"{dataset.value}: ready in {where}")
+    say(console, f"{dataset.value}: ready in {where}", soft_wrap=True)
 
 
 @data_app.command("verify")
@@ -165,9 +165,9 @@ def data_verify(
         ok = row.status == "ok"
         bad += not ok
         colour = "green" if ok else "red"
-        say(console, (f"{row.status:>8}", colour), f" {row.file}")
-        if not ok and row.expected:
-            say(console, f"          expected {row.expected}\n          actual   {row.actual}")
+        say(console, (f"{row.status:>8}", colour), f" {row.file}", soft_wrap=True)
+        if not ok and row.expected:  # checksums whole, never folded at the log's width
+            say(console, f"          expected {row.expected}\n          actual   {row.actual}", soft_wrap=True)
     if bad:
         raise typer.Exit(2)
 
@@ -265,7 +265,7 @@ def main() -> None:
     try:
         app()
     except UserError as exc:
-        err_console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        say(err_console, "error: ", str(exc), soft_wrap=True)
         sys.exit(exc.exit_code)
 
 
