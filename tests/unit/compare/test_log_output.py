@@ -75,7 +75,7 @@ def test_compare_piped_at_80_columns_golden(ci):
     out = proc.stdout
     assert_fits(out)
     c = compare(ci / "base", ci / "head")
-    assert_whole(out, sorted({r.name for r in c.rows}) + [f"{r.name}" for r in c.rows])
+    assert_whole(out, sorted({r.name for r in c.rows}))  # every workload id whole
     # one line per row, verdict first, under its workload; a second line only for flagged rows or notes
     lines = out.splitlines()
     row_lines = [ln for ln in lines if ln.startswith("  ") and ln.split()[0] in
@@ -139,8 +139,15 @@ def test_markup_in_labels_machines_and_messages_is_printed_literally(side, tmp_p
         rec["env"]["machine"] = f"m{markup}"
         rec["config"]["arch"]["hidden"] = [64]
 
+    from compare_support import set_energy
+
+    def head_mark(rec):
+        mark(rec)
+        set_energy(rec, country=f"C{markup}")  # named by the guard's country message
+
     for name in ("base", "head"):
-        side(f"{name}/x", noise_seed=1 if name == "base" else 2, workloads=[("torch", "mlp")], mutate=mark)
+        side(f"{name}/x", noise_seed=1 if name == "base" else 2, workloads=[("torch", "mlp")],
+             mutate=mark if name == "base" else head_mark)
         side(f"{name}/y", noise_seed=3 if name == "base" else 4, workloads=[("torch", "mlp")],
              mutate=lambda r: (r.update(machine="other"), r["env"].update(machine="other")))
 
@@ -153,12 +160,13 @@ def test_markup_in_labels_machines_and_messages_is_printed_literally(side, tmp_p
         text = out.getvalue()
         assert f"m{markup}: torch/mlp/cpu/adam/none" in text, text
         assert "(arch.hidden=[64])" in text
+        assert f"head C{markup}" in text, text
     # Any rich console (markup on, as a caller may pass one): still literal.
     from rich.console import Console
 
     out = io.StringIO()
     run_compare(tmp_path / "base", tmp_path / "head", console=Console(file=out, width=250))
-    assert f"m{markup}: torch/mlp/cpu/adam/none" in out.getvalue()
+    assert f"m{markup}: torch/mlp/cpu/adam/none" in out.getvalue() and f"head C{markup}" in out.getvalue()
 
 
 def test_error_message_with_markup_is_one_literal_line(tmp_path):
