@@ -1,14 +1,17 @@
 """The HTML report in a real headless Chromium: no console errors, no network, every image renders.
 
 Skipped (by capability) where Chromium, chromedriver or selenium is absent. CI installs the
-Debian packages ``chromium`` and ``chromedriver``. A full-page screenshot is kept under
-``test-artifacts/report-browser/`` for people to look at.
+Debian packages ``chromium`` and ``chromedriver``. A full-page screenshot of each report is kept
+for people to look at: under ``$GREENBENCH_TEST_ARTIFACTS/report-browser/`` when that variable
+names a directory (CI uploads it), else in the test's temporary directory — never in the
+repository.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -16,7 +19,7 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-ARTIFACTS = REPO / "test-artifacts" / "report-browser"
+ARTIFACTS_ENV = "GREENBENCH_TEST_ARTIFACTS"
 
 
 def _find(name: str) -> str | None:
@@ -44,6 +47,13 @@ def _synthetic() -> Any:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture
+def artifacts(tmp_path: Path) -> Path:
+    """Where this test's screenshots go: ``$GREENBENCH_TEST_ARTIFACTS/report-browser`` or the test's tmp_path."""
+    base = os.environ.get(ARTIFACTS_ENV)
+    return Path(base) / "report-browser" if base else tmp_path / "artifacts"
 
 
 @pytest.fixture
@@ -133,7 +143,7 @@ def open_and_check(driver: Any, report: Path, screenshot: Path) -> dict[str, Any
     return {"images": len(imgs), "requested": requested}
 
 
-def test_synthetic_report_in_chromium(browser, make_record, write_records, tmp_path):
+def test_synthetic_report_in_chromium(browser, artifacts, make_record, write_records, tmp_path):
     from greenbench.report import build_report
 
     syn = _synthetic()
@@ -148,27 +158,27 @@ def test_synthetic_report_in_chromium(browser, make_record, write_records, tmp_p
     )
     recs.append(failed)
     report = build_report([write_records(recs)], out=tmp_path / "synthetic.html")
-    facts = open_and_check(browser, report, ARTIFACTS / "synthetic.png")
+    facts = open_and_check(browser, report, artifacts / "synthetic.png")
     assert facts["images"] == 9
     # the failed run's details open without JavaScript (<details>) and show the escaped stderr
     text = browser.find_element("css selector", "#failures details pre").get_attribute("textContent")
     assert "RuntimeError: worker died <oom>" in text
 
 
-def test_escaped_suite_name_renders_as_text_in_chromium(browser, make_record, write_records, tmp_path):
+def test_escaped_suite_name_renders_as_text_in_chromium(browser, artifacts, make_record, write_records, tmp_path):
     from greenbench.report import build_report
 
     evil = "<script>alert(1)</script>"
     report = build_report(
         [write_records([make_record(suite=evil), make_record(suite=evil, seed=1)])], out=tmp_path / "evil.html"
     )
-    open_and_check(browser, report, ARTIFACTS / "escaped.png")
+    open_and_check(browser, report, artifacts / "escaped.png")
     assert browser.find_element("css selector", "header h1").text == f"greenbench report: {evil}"
     assert browser.title == f"greenbench report: {evil}"
 
 
 @pytest.mark.slow
-def test_report_from_real_smoke_results_in_chromium(browser, smoke_results, tmp_path):
+def test_report_from_real_smoke_results_in_chromium(browser, artifacts, smoke_results, tmp_path):
     """The issue's check: real `greenbench run suites/smoke.yaml` results, the real CLI, a real browser."""
     from e2e_support import run_cli
 
@@ -176,9 +186,30 @@ def test_report_from_real_smoke_results_in_chromium(browser, smoke_results, tmp_
     proc = run_cli("report", str(smoke_results), "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     assert str(out) in " ".join(proc.stdout.split())
-    facts = open_and_check(browser, out, ARTIFACTS / "smoke.png")
+    facts = open_and_check(browser, out, artifacts / "smoke.png")
     assert facts["images"] >= 5
     body = browser.find_element("css selector", "main").text
-    # the methodology says how this machine's energy was obtained (no RAPL here: estimated)
-    assert "estimated" in body.lower() or "measured" in body.lower()
     assert "int8-dynamic" in body  # the compression trade-offs show the smoke suite's variant
+    # The methodology says how energy was obtained, per device, exactly as the records say it —
+    # measured or estimated, whichever this machine allowed.
+    records = [json.loads(p.read_text()) for p in smoke_results.glob("*.json")]
+    provenance = {
+        (device.upper(), how)
+        for rec in records for phase in rec["phases"].values() if (phase.get("energy") or {}).get("provenance")
+        for device, how in phase["energy"]["provenance"].items()
+    }
+    assert provenance, "the smoke records carry energy provenance"
+    tables = browser.execute_script(
+        "return Array.from(document.querySelectorAll('#methodology .table-block')).map(b => ({"
+        " caption: (b.querySelector('h3') || {}).textContent,"
+        " head: Array.from(b.querySelectorAll('thead th')).map(c => c.textContent.trim()),"
+        " rows: Array.from(b.querySelectorAll('tbody tr')).map(r => Array.from(r.cells).map(c => c.textContent.trim()))"
+        "}))"
+    )
+    (table,) = [t for t in tables if t["caption"] == "How energy was obtained, per device"]
+    col = {name: i for i, name in enumerate(table["head"])}
+    shown = {(row[col["device"]], row[col["energy obtained by"]]) for row in table["rows"]}
+    assert shown == provenance, (shown, provenance)
+    estimated = sorted({device for device, how in provenance if how.startswith("estimated:")})
+    note = "Energy was estimated, not measured, for " + ", ".join(estimated) + ":"
+    assert (note in body) == bool(estimated), body
