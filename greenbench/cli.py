@@ -11,11 +11,14 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
-import typer
+try:  # Ctrl-C while the command line is still loading (typer, rich): exit 130 quietly, no traceback
+    import typer
 
-from greenbench import __version__
-from greenbench.console import make_console, say
-from greenbench.errors import UserError
+    from greenbench import __version__
+    from greenbench.console import make_console, say
+    from greenbench.errors import UserError
+except KeyboardInterrupt:
+    raise SystemExit(130) from None
 
 app = typer.Typer(
     name="greenbench",
@@ -209,6 +212,9 @@ class CompareFormat(str, Enum):
     json = "json"
 
 
+ALPHA_RANGE = (0.0001, 0.5)
+
+
 @app.command()
 def compare(
     base: Annotated[Path, typer.Argument(help="Baseline results directory.", show_default=False)],
@@ -226,7 +232,7 @@ def compare(
         str, typer.Option("--accuracy-threshold", help="Minimum accuracy change, in percentage points (e.g. 0.5pp).")
     ] = "0.5pp",
     alpha: Annotated[
-        float, typer.Option("--alpha", min=0.0001, max=0.5, help="Significance level of the Mann-Whitney U test.")
+        float, typer.Option("--alpha", help="Significance level of the Mann-Whitney U test, from 0.0001 to 0.5.")
     ] = 0.05,
     correction: Annotated[
         Correction,
@@ -240,7 +246,13 @@ def compare(
     ] = CompareFormat.table,
 ) -> None:
     """Compare two result sets workload by workload, with statistical regression gates."""
+    import math
+
     from greenbench.compare import run_compare
+
+    if not (math.isfinite(alpha) and ALPHA_RANGE[0] <= alpha <= ALPHA_RANGE[1]):  # NaN fails every comparison
+        raise UserError(f"--alpha {alpha:g}: not allowed; the significance level must be a number from "
+                        f"{ALPHA_RANGE[0]:g} to {ALPHA_RANGE[1]:g}, e.g. 0.05")
 
     code = run_compare(
         base,
@@ -261,12 +273,16 @@ def compare(
 
 
 def main() -> None:
-    """Console-script entry point: user errors become one line on stderr and exit code 2."""
+    """Console-script entry point: user errors become one line on stderr and exit code 2 (1 where the
+    environment failed); Ctrl-C outside a run's own handling ends quietly with exit code 130."""
     try:
         app()
     except UserError as exc:
         say(err_console, "error: ", str(exc), soft_wrap=True)
         sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        say(err_console, "interrupted (Ctrl-C)", soft_wrap=True)
+        sys.exit(130)  # 128 + SIGINT
 
 
 if __name__ == "__main__":  # pragma: no cover
