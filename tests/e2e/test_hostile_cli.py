@@ -319,6 +319,16 @@ def test_two_unicode_suites_never_resume_each_others_runs(tmp_path: Path, mnist_
 
 
 # --------------------------------------------------------------------------- Ctrl-C at any moment
+def test_ctrl_c_outside_a_run_is_one_line_and_exit_130() -> None:
+    # main()'s own net, for a Ctrl-C that lands outside run_plan's handling (while planning, printing the summary)
+    code = ("import greenbench.cli as cli\n"
+            "def app():\n    raise KeyboardInterrupt\n"
+            "cli.app = app\ncli.main()\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 130
+    assert one_error_line(proc) == "interrupted (Ctrl-C)"
+
+
 def _children(pid: int) -> list[int]:
     try:
         return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
