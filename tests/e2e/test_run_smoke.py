@@ -18,6 +18,7 @@ from greenbench.results import COLUMNS
 from greenbench.suite import expand, load_suite
 
 from e2e_support import ROOT, SMOKE, run_cli
+from machine_support import probe_sensors
 from process_support import gone
 
 pytestmark = pytest.mark.slow
@@ -31,17 +32,21 @@ def test_smoke_suite_records_every_run_with_positive_energy(smoke_results: Path)
     plan = {r.run_id for r in expand(load_suite(SMOKE))}
     df = greenbench.load_results(smoke_results)
     assert set(df.run_id) == plan
-    assert set(REQUIRED) <= set(COLUMNS)
+    assert list(df.columns[: len(COLUMNS)]) == COLUMNS and set(REQUIRED) <= set(df.columns)
     done = df[df.status == "completed"]
     assert set(done.run_id) == plan, df[df.status != "completed"][["run_id", "status", "reason"]].to_string()
+    assert done[REQUIRED].drop(columns=["train_time_s", "train_energy_kwh", "train_co2_kg"]).notna().all().all()
     assert (done.test_accuracy > 0.5).all()
     trained = done[done.compression == "none"]
     assert (trained.train_energy_kwh > 0).all() and (trained.train_co2_kg > 0).all()
     assert (trained.train_time_s > 0).all() and (trained.params > 0).all()
     assert (done.total_energy_kwh > 0).all()
-    # this machine has no RAPL: the energy is estimated, and the records say so
-    assert set(done.energy_source) <= {"measured", "estimated", "mixed"}
-    assert done.energy_source.notna().all()
+    # the energy is measured or estimated as this machine allows, and the records say which
+    sensors = probe_sensors()
+    for run in done.itertuples():
+        assert run.cpu_energy_source in sensors.cpu_labels(), run.run_id
+        assert run.gpu_energy_source == sensors.gpu_label() and run.ram_energy_source == "estimated:ram-model"
+        assert run.energy_source == sensors.energy_source(run.cpu_energy_source), run.run_id
     # the same architecture has the same parameter count in both frameworks
     per_model = trained.groupby("model").params.nunique()
     assert (per_model == 1).all(), trained[["backend", "model", "params"]]
@@ -99,12 +104,63 @@ def test_sigkill_mid_suite_then_rerun_loses_only_the_run_in_progress(tmp_path: P
             assert (out / name).stat().st_mtime_ns == mtime
 
 
+def md_table(md: str, caption: str) -> list[dict[str, str]]:
+    """The rows of the Markdown table under ``**caption**``, as dicts by column header."""
+    lines = md.splitlines()
+    start = lines.index(f"**{caption}**")
+    table = []
+    for line in lines[start + 1:]:
+        if line.startswith("|"):
+            table.append([cell.strip() for cell in line.strip("|").split(" | ")])
+        elif table:
+            break
+    header, rule, *rows = table
+    assert set("".join(rule)) <= {"-", "|", ":"}
+    return [dict(zip(header, row, strict=True)) for row in rows]
+
+
 def test_report_and_exports_from_real_results(smoke_results: Path, tmp_path: Path) -> None:
+    import pandas as pd
+
+    df = greenbench.load_results(smoke_results).set_index("run_id")
+    records = {r["run_id"]: r for r in (json.loads(p.read_text()) for p in smoke_results.glob("*.json"))}
+    outputs = {}
     for fmt in ("html", "md", "csv"):
         target = tmp_path / f"report.{fmt}"
         proc = run_cli("report", str(smoke_results), "--format", fmt, "--out", str(target))
         assert proc.returncode == 0, proc.stderr
-        assert target.stat().st_size > 0
+        outputs[fmt] = target
+
+    # CSV: one row per record, the documented columns, the records' values
+    csv = pd.read_csv(outputs["csv"]).set_index("run_id")
+    assert list(csv.columns[: len(COLUMNS) - 1]) == [c for c in COLUMNS if c != "run_id"]
+    assert set(csv.index) == set(records)
+    for run_id, rec in records.items():
+        row = csv.loc[run_id]
+        assert row.status == rec["status"] and row.backend == rec["config"]["backend"]
+        assert row.test_accuracy == pytest.approx(rec["metrics"]["test_accuracy"], rel=1e-12)
+        assert row.total_energy_kwh == pytest.approx(df.loc[run_id, "total_energy_kwh"], rel=1e-9)
+        assert row.energy_source == df.loc[run_id, "energy_source"]
+
+    # Markdown: the suite, every run completed, each configuration's accuracy, how energy was obtained
+    md = outputs["md"].read_text(encoding="utf-8")
+    assert md.startswith("# greenbench report: smoke\n")
+    assert f"{len(records)} runs of {len(records)} configuration(s) from 1 suite(s) (smoke)" in md
+    assert f": {len(records)} completed. Seeds: 0." in md and "Every run completed." in md
+    trained = {f"{r['config']['backend']} · {r['config']['model']}": r for r in records.values()
+               if r["config"]["compression"] == "none"}
+    per_config = md_table(md, "Per configuration: mean ± 95 % CI half-width over seeds")
+    assert {row["configuration"]: row["test accuracy"] for row in per_config} == {
+        name: f"{r['metrics']['test_accuracy'] * 100:.2f} %" for name, r in trained.items()}
+    assert all(row["seeds"] == "1" for row in per_config)
+    provenance = {(device.upper(), how) for r in records.values() for phase in r["phases"].values()
+                  for device, how in ((phase.get("energy") or {}).get("provenance") or {}).items()}
+    shown = {(row["device"], row["energy obtained by"]) for row in md_table(md, "How energy was obtained, per device")}
+    assert shown == provenance
+    estimated = any(how.startswith("estimated:") for _, how in provenance)
+    assert ("**† Estimated energy:**" in md) == estimated
+    html = outputs["html"].read_text(encoding="utf-8")
+    assert html.lstrip().lower().startswith("<!doctype html>") and "greenbench report: smoke" in html
 
 
 def _start_training(out: Path) -> tuple[subprocess.Popen, list[str], int]:

@@ -16,8 +16,10 @@ REQUIRED = ["run_id", "suite", "backend", "model", "device", "optimizer", "compr
             "total_co2_kg", "energy_source", "params", "machine"]
 
 
-def test_required_columns_present() -> None:
-    assert set(REQUIRED) <= set(COLUMNS)
+def test_required_columns_present_and_filled(make_record, write_records) -> None:
+    df = greenbench.load_results(write_records([make_record(seed=s) for s in range(2)]))
+    assert set(REQUIRED) <= set(df.columns)
+    assert df[REQUIRED].notna().all().all(), df[REQUIRED].isna().sum()  # a completed run fills every one
 
 
 def test_load_results_one_row_per_run(make_record, write_records) -> None:
