@@ -1,7 +1,9 @@
 """The Backend contract: the only place a deep-learning framework appears.
 
 A backend lives in ``greenbench/backends/<name>/`` and imports its framework lazily
-(inside methods or in modules imported only by the worker process). The runner, not
+(inside methods or in modules imported only by the worker process). What both backends do
+identically lives once in :class:`greenbench.backends.common.BackendBase`, which each
+subclasses; a backend's folder holds only its framework's primitives. The runner, not
 the backend, opens measured phase windows and calls :meth:`Backend.synchronize` at
 every boundary so timings are honest.
 

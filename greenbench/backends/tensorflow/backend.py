@@ -14,16 +14,15 @@ from __future__ import annotations
 
 import os
 import tempfile
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
-from greenbench.backends.base import EpochStats, Evaluation, Hooks, TrainData, Unsupported
+from greenbench.backends.base import TrainData, Unsupported
+from greenbench.backends.common import BackendBase, ChunkedModel, available_cores
 from greenbench.backends.tensorflow.env import keras
 from greenbench.workloads import parity
-from greenbench.workloads.metrics import classification_metrics
-from greenbench.workloads.specs import IMAGE_SIZE, ArchitectureError, weight_specs
-from greenbench.workloads.training import LoopConfig, predict_in_batches, run_epochs
+from greenbench.workloads.specs import IMAGE_SIZE, ArchitectureError
 
 K = keras()
 import tensorflow as tf  # noqa: E402  (after Keras is pinned to the TensorFlow backend)
@@ -40,14 +39,6 @@ _IMAGES = tf.TensorSpec([None, IMAGE_SIZE, IMAGE_SIZE], tf.float32)
 _INDEX = tf.TensorSpec([None], tf.int64)
 _LABELS = tf.TensorSpec([None], tf.int64)
 _SCALAR = tf.TensorSpec([], tf.float32)
-
-
-def available_cores() -> int:
-    """Cores this process may run on (CPU affinity), else the machine's count."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - macOS, Windows
-        return os.cpu_count() or 1
 
 
 def _device_reason(device: str) -> str | None:
@@ -95,7 +86,7 @@ def make_optimizer(name: str, config: dict[str, Any]) -> Any:
     raise ValueError(f"unknown optimizer {name!r}; use sgd, adam or rmsprop")
 
 
-class KerasModel:
+class KerasModel(ChunkedModel):
     """A trained (uncompressed) Keras model behind the :class:`~greenbench.backends.base.CompressedModel` protocol."""
 
     def __init__(self, model: Any, device: str = "cpu", method: str = "none", batch_size: int = 1000):
@@ -105,12 +96,9 @@ class KerasModel:
         self.batch_size = batch_size
         self._forward = tf.function(lambda x: model(x, training=False), input_signature=[_IMAGES], jit_compile=parity.TF_JIT_COMPILE)
 
-    def _logits(self, x: np.ndarray) -> np.ndarray:
+    def _predict_batch(self, x: np.ndarray) -> np.ndarray:
         with tf.device(_tf_device(self.device)):
             return self._forward(tf.convert_to_tensor(np.ascontiguousarray(x, dtype=np.float32))).numpy()
-
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        return predict_in_batches(self._logits, x, self.batch_size)
 
     def size_bytes(self) -> int:
         with tempfile.TemporaryDirectory(prefix="greenbench-") as tmp:
@@ -206,20 +194,19 @@ class _Stepper:
             return self.forward(np.ascontiguousarray(x, dtype=np.float32)).numpy()
 
 
-class TensorFlowBackend:
-    """TensorFlow/Keras 3 implementation of :class:`greenbench.backends.base.Backend`.
+class TensorFlowBackend(BackendBase):
+    """TensorFlow/Keras 3 implementation of :class:`greenbench.backends.base.Backend` (the shared part: :class:`BackendBase`).
 
     After :meth:`build`: ``self.model`` (the ``keras.Model``), ``self.spec`` (the ``RunSpec``),
     ``self.device`` (``"cpu"`` or ``"cuda"``), ``self.optimizer`` (the Keras optimizer).
     """
 
     name: ClassVar[str] = "tensorflow"
+    compress_module: ClassVar[str] = "greenbench.backends.tensorflow.compress"
 
     def __init__(self) -> None:
-        self.spec: Any = None
-        self.model: Any = None
+        super().__init__()
         self.device = "cpu"
-        self.optimizer: Any = None
         self._trainer: _Trainer | None = None
         self._wrapped: KerasModel | None = None  # one traced forward per trained model
 
@@ -227,23 +214,10 @@ class TensorFlowBackend:
     def device_unavailable(self, device: str) -> str | None:
         return _device_reason(device)
 
-    def skip(self, spec: Any) -> str | None:
-        reason = self.device_unavailable(spec.device)
-        if reason:
-            return reason
-        try:
-            weight_specs(spec.model, spec.arch)
-        except ArchitectureError as exc:
-            return f"unsupported: {exc}"
-        return None
+    def _device(self, device: str) -> str:
+        return device
 
-    def setup(self, spec: Any) -> None:
-        reason = self.device_unavailable(spec.device)
-        if reason:
-            raise Unsupported(reason)
-        self.spec = spec
-        self.device = spec.device
-        self._set_threads(spec.training.threads or available_cores())
+    def _configure(self, spec: Any) -> None:
         for gpu in tf.config.list_physical_devices("GPU"):
             try:
                 # Otherwise TensorFlow reserves (nearly) all GPU memory at start-up.
@@ -292,18 +266,15 @@ class TensorFlowBackend:
             self._trainer = _Trainer(self, model, self.optimizer)
 
     def param_count(self) -> int:
-        assert self.model is not None, "build() first"
-        return int(sum(int(np.prod(v.shape)) for v in self.model.trainable_weights))
+        return int(sum(int(np.prod(v.shape)) for v in self._built().trainable_weights))
 
     def canonical_weights(self) -> dict[str, np.ndarray]:
         """The current weights in the canonical (framework-neutral) layout."""
-        assert self.model is not None, "build() first"
-        return export_canonical(self.model, self.spec.model, self.spec.arch)
+        return export_canonical(self._built(), self.spec.model, self.spec.arch)
 
     def load_weights(self, weights: dict[str, np.ndarray]) -> None:
         """Overwrite the model's weights with canonical ``weights`` (optimizer state is kept)."""
-        assert self.model is not None, "build() first"
-        load_canonical(self.model, self.spec.model, self.spec.arch, weights)
+        load_canonical(self._built(), self.spec.model, self.spec.arch, weights)
 
     # ------------------------------------------------------------------ training
     def train_batch(self, x: np.ndarray, y: np.ndarray, lr: float | None = None) -> float:
@@ -316,65 +287,14 @@ class TensorFlowBackend:
             )
         return float(loss.numpy())
 
-    def _loop(
-        self,
-        trainer: _Trainer,
-        data: TrainData,
-        cfg: LoopConfig,
-        hooks: Hooks | None,
-        after_step: Callable[[], None] | None,
-    ) -> list[EpochStats]:
-        stepper = _Stepper(trainer, data, self.device)
-        history = run_epochs(
-            stepper,
-            cfg,
-            x_train=data.x_train,
-            y_train=data.y_train,
-            x_val=data.x_val,
-            y_val=data.y_val,
-            epoch_order=data.epoch_order,
-            augment=data.augment,
-            on_epoch_begin=hooks.on_epoch_begin if hooks else None,
-            on_epoch_end=(lambda d: bool(hooks.on_epoch_end(EpochStats(**d)))) if hooks else None,
-            after_step=after_step,
-            eval_batch_size=self.spec.training.eval_batch_size,
-        )
-        return [EpochStats(**d) for d in history]
-
-    def train(self, data: TrainData, hooks: Hooks) -> list[EpochStats]:
+    def _train_stepper(self, data: TrainData) -> _Stepper:
         assert self._trainer is not None, "build() first"
-        t = self.spec.training
-        cfg = LoopConfig(
-            epochs=t.epochs, batch_size=t.batch_size, base_lr=t.learning_rate, schedule=t.schedule, seed=self.spec.seed
-        )
-        return self._loop(self._trainer, data, cfg, hooks, None)
+        return _Stepper(self._trainer, data, self.device)
 
-    def finetune(
-        self,
-        data: TrainData,
-        epochs: int,
-        after_step: Callable[[], None],
-        model: Any = None,
-    ) -> list[EpochStats]:
-        """Train ``model`` (default: ``self.model``) ``epochs`` more epochs, calling ``after_step`` after every step.
-
-        A fresh optimizer of the run's configuration at its base learning rate, constant; the
-        epochs continue the run's epoch numbering (their data order follows the training's).
-        """
-        model = self.model if model is None else model
-        assert model is not None, "build() first"
-        t = self.spec.training
+    def _finetune_stepper(self, data: TrainData, model: Any) -> _Stepper:
         with tf.device(_tf_device(self.device)):
             trainer = _Trainer(self, model, make_optimizer(self.spec.optimizer, self.spec.optimizer_config))
-        cfg = LoopConfig(
-            epochs=epochs,
-            batch_size=t.batch_size,
-            base_lr=t.learning_rate,
-            schedule="constant",
-            seed=self.spec.seed,
-            first_epoch=t.epochs,
-        )
-        return self._loop(trainer, data, cfg, None, after_step)
+        return _Stepper(trainer, data, self.device)
 
     # ------------------------------------------------------------------ evaluation
     def wrap(self, model: Any = None, method: str = "none") -> KerasModel:
@@ -385,20 +305,6 @@ class TensorFlowBackend:
                 self._wrapped = KerasModel(self.model, self.device, method, self.spec.training.eval_batch_size)
             return self._wrapped
         return KerasModel(model, self.device, method=method, batch_size=self.spec.training.eval_batch_size)
-
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        """Eval-mode logits of the current model."""
-        return self.wrap().predict(x)
-
-    def evaluate(self, model: Any, x: np.ndarray, y: np.ndarray) -> Evaluation:
-        return Evaluation(**classification_metrics(model.predict(x), y))
-
-    def compress(self, method: str, data: TrainData) -> Any:
-        if method == "none":
-            return self.wrap()
-        from greenbench.backends.tensorflow.compress import compress_model
-
-        return compress_model(self, method, data)
 
     # ------------------------------------------------------------------ device
     def synchronize(self) -> None:

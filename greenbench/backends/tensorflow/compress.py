@@ -1,7 +1,8 @@
 """Compression of a trained Keras 3 (TensorFlow) model: pruning, int8 dynamic, float16, int8 static.
 
-Entry point: :func:`compress_model` (called by ``TensorFlowBackend.compress``). The functions
-below it work on a plain ``keras.Model`` so they can be used and tested without a backend.
+Entry point: :data:`COMPRESSORS`, the table ``TensorFlowBackend.compress`` dispatches on (one
+function per method). The functions above them work on a plain ``keras.Model`` so they can be
+used and tested without a backend.
 
 * ``prune-<N>``: global unstructured magnitude pruning over the weight matrices, threshold
   from :mod:`greenbench.workloads.compression` (shared with the torch backend, so both prune
@@ -24,19 +25,22 @@ from __future__ import annotations
 import os
 import tempfile
 import warnings
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
 from greenbench.backends.base import TrainData, Unsupported
+from greenbench.backends.common import PRUNE, CompressedBase, Compressor, available_cores
 from greenbench.workloads.compression import (
     CALIBRATION_SAMPLES,
     calibration_indices,
     global_magnitude_threshold,
-    gzip_size,
     parse_prune,
     prunable_names,
 )
+
+if TYPE_CHECKING:  # pragma: no cover
+    from greenbench.backends.tensorflow.backend import TensorFlowBackend
 
 _KERNEL_NAMES = ("kernel", "recurrent_kernel")
 
@@ -70,15 +74,6 @@ def _keras_file_bytes(model: Any) -> bytes:
             return f.read()
 
 
-def _predict_keras(model: Any, x: np.ndarray, batch_size: int) -> np.ndarray:
-    tf = _tf()
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    out = []
-    for i in range(0, len(x), batch_size):
-        out.append(np.asarray(model(tf.constant(x[i : i + batch_size]), training=False), dtype=np.float32))
-    return np.concatenate(out) if out else np.zeros((0, 10), np.float32)
-
-
 def keras_weight_stats(model: Any) -> tuple[int, int, int, int]:
     """(non-zero weights, total weights, int8 kernel elements, kernel elements) of a Keras model.
 
@@ -105,8 +100,10 @@ def keras_weight_stats(model: Any) -> tuple[int, int, int, int]:
 
 
 # --------------------------------------------------------------------------- compressed models
-class KerasCompressedModel:
+class KerasCompressedModel(CompressedBase):
     """A compressed Keras model (pruned or int8-quantized), run by Keras on the run's device."""
+
+    size_format = ".keras"
 
     def __init__(
         self,
@@ -118,47 +115,32 @@ class KerasCompressedModel:
         details: dict[str, Any] | None = None,
         predictor: Callable[[np.ndarray], np.ndarray] | None = None,
     ):
-        self.method = method
+        super().__init__(method, batch_size=batch_size, details=details)
         self.model = model
-        self.batch_size = max(1, int(batch_size))
         self.device = device
-        self._details = dict(details or {})
-        self._blob: bytes | None = None
         # The backend's own inference path (a compiled tf.function on the run's device), so a
         # variant's latency is comparable with the uncompressed model's; eager Keras otherwise.
         self._predictor = predictor
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        if self._predictor is not None:
+        if self._predictor is not None:  # it runs in chunks of the same size itself
             return np.asarray(self._predictor(x), dtype=np.float32)
-        return _predict_keras(self.model, x, self.batch_size)
+        return super().predict(x)
 
-    def size_bytes(self) -> int:
-        """Bytes of the ``.keras`` file (dense: pruned zeros are stored like any value)."""
-        return len(self._saved())
+    def _predict_batch(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(self.model(_tf().constant(x), training=False), dtype=np.float32)
 
-    def parameter_stats(self) -> tuple[int, int]:
-        nz, total, _, _ = keras_weight_stats(self.model)
-        return nz, total
+    def weight_stats(self) -> tuple[int, int, int, int]:
+        return keras_weight_stats(self.model)
 
-    def compressed_size_bytes(self) -> int:
-        return gzip_size(self._saved())
+    def _inference_device(self) -> str:
+        return self.device
 
-    def details(self) -> dict[str, Any]:
-        _, _, q, kernels = keras_weight_stats(self.model)
-        return {
-            **self._details,
-            "size_format": ".keras",
-            "compressed_size_bytes": self.compressed_size_bytes(),
-            "quantized_weight_fraction": q / kernels if kernels else 0.0,
-            "inference_device": self.device,
-            "runtime": "keras",
-        }
+    def _runtime_details(self) -> dict[str, Any]:
+        return {"runtime": "keras"}
 
-    def _saved(self) -> bytes:
-        if self._blob is None:
-            self._blob = _keras_file_bytes(self.model)
-        return self._blob
+    def _serialize(self) -> bytes:
+        return _keras_file_bytes(self.model)
 
 
 def _interpreter_class() -> tuple[Any, str]:
@@ -181,13 +163,15 @@ def _make_interpreter(blob: bytes, threads: int | None) -> tuple[Any, str]:
         return cls(model_content=blob, num_threads=threads), runtime
 
 
-class TFLiteCompressedModel:
+class TFLiteCompressedModel(CompressedBase):
     """A TFLite flatbuffer run by the LiteRT interpreter (CPU).
 
     ``batch_sizes`` is ``None`` for a model with a dynamic batch dimension, else the batch sizes
     the model was converted for (a dict ``batch → flatbuffer``): a chunk of ``c`` images runs
     on the smallest converted batch ``≥ c``, padded with zeros.
     """
+
+    size_format = ".tflite"
 
     def __init__(
         self,
@@ -198,11 +182,9 @@ class TFLiteCompressedModel:
         threads: int | None,
         details: dict[str, Any] | None = None,
     ):
-        self.method = method
+        super().__init__(method, batch_size=batch_size, details=details)
         self.blobs = blobs
-        self.batch_size = max(1, int(batch_size))
         self.threads = threads
-        self._details = dict(details or {})
         self._interpreters: dict[int | None, Any] = {}
         self._shapes: dict[int, int | None] = {}
         self.runtime = _interpreter_class()[1]
@@ -227,47 +209,34 @@ class TFLiteCompressedModel:
         it.invoke()
         return np.array(it.get_tensor(it.get_output_details()[0]["index"]), dtype=np.float32)
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        x = np.ascontiguousarray(x, dtype=np.float32)
-        out = []
+    def _chunk_size(self) -> int:
         static = self._static
-        step = self.batch_size if not static else min(self.batch_size, static[-1])
-        for i in range(0, len(x), step):
-            xb = x[i : i + step]
-            if not static:
-                out.append(self._run(None, xb))
-                continue
-            key = next(b for b in static if b >= len(xb))
-            padded = np.zeros((key, *xb.shape[1:]), np.float32)
-            padded[: len(xb)] = xb
-            out.append(self._run(key, padded)[: len(xb)])
-        return np.concatenate(out) if out else np.zeros((0, 10), np.float32)
+        return self.batch_size if not static else min(self.batch_size, static[-1])
+
+    def _predict_batch(self, xb: np.ndarray) -> np.ndarray:
+        static = self._static
+        if not static:
+            return self._run(None, xb)
+        key = next(b for b in static if b >= len(xb))
+        padded = np.zeros((key, *xb.shape[1:]), np.float32)
+        padded[: len(xb)] = xb
+        return self._run(key, padded)[: len(xb)]
 
     def _primary(self) -> bytes:
         return self.blobs[None] if None in self.blobs else self.blobs[self._static[-1]]
 
-    def size_bytes(self) -> int:
-        """Bytes of the ``.tflite`` flatbuffer (for static-batch models: the one for the largest batch)."""
-        return len(self._primary())
+    def _saved(self) -> bytes:
+        """The ``.tflite`` flatbuffer (for static-batch models: the one for the largest batch)."""
+        return self._primary()
 
-    def parameter_stats(self) -> tuple[int, int]:
-        nz, total, _, _ = tflite_weight_stats(self._primary())
-        return nz, total
+    def weight_stats(self) -> tuple[int, int, int, int]:
+        return tflite_weight_stats(self._primary())
 
-    def compressed_size_bytes(self) -> int:
-        return gzip_size(self._primary())
+    def _inference_device(self) -> str:
+        return "cpu"
 
-    def details(self) -> dict[str, Any]:
-        _, _, q, kernels = tflite_weight_stats(self._primary())
-        return {
-            **self._details,
-            "size_format": ".tflite",
-            "compressed_size_bytes": self.compressed_size_bytes(),
-            "quantized_weight_fraction": q / kernels if kernels else 0.0,
-            "inference_device": "cpu",
-            "runtime": self.runtime,
-            "static_batch_sizes": self._static or None,
-        }
+    def _runtime_details(self) -> dict[str, Any]:
+        return {"runtime": self.runtime, "static_batch_sizes": self._static or None}
 
 
 # --------------------------------------------------------------------------- TFLite flatbuffer inspection
@@ -438,17 +407,17 @@ def _kernels_left_float(blob: bytes) -> int:
 
 
 # --------------------------------------------------------------------------- entry point
-def _copy_model(backend: Any) -> Any:
+def _copy_model(backend: TensorFlowBackend) -> Any:
     """A fresh model of the same architecture with the trained weights (``backend.model`` untouched)."""
     from greenbench.backends.tensorflow.models import build_model
 
     spec = backend.spec
     clone = build_model(spec.model, spec.arch)
-    clone.set_weights(backend.model.get_weights())
+    clone.set_weights(backend._built().get_weights())
     return clone
 
 
-def _canonical(backend: Any, model: Any) -> dict[str, Any]:
+def _canonical(backend: TensorFlowBackend, model: Any) -> dict[str, Any]:
     """Canonical name → Keras variable of ``model`` (whole variables only)."""
     from greenbench.backends.tensorflow.models import canonical_variables
 
@@ -456,81 +425,92 @@ def _canonical(backend: Any, model: Any) -> dict[str, Any]:
     return {n: v for n, (v, row) in canonical_variables(model, spec.model, spec.arch).items() if row is None}
 
 
-def _predictor(backend: Any, model: Any, method: str) -> Callable[[np.ndarray], np.ndarray] | None:
-    wrap = getattr(backend, "wrap", None)
-    return wrap(model, method).predict if callable(wrap) else None
+def _compressed(backend: TensorFlowBackend, method: str, model: Any, details: dict[str, Any]) -> KerasCompressedModel:
+    """``model`` (a compressed copy of the backend's) as a :class:`KerasCompressedModel` of this run,
+    predicting through the backend's own compiled forward."""
+    return KerasCompressedModel(method, model, batch_size=backend.spec.training.eval_batch_size, device=str(backend.device),
+                                predictor=backend.wrap(model, method).predict, details=details)
 
 
-def _threads(backend: Any) -> int | None:
+def _threads(backend: TensorFlowBackend) -> int:
+    threads = backend.spec.training.threads
+    return int(threads) if threads else available_cores()
+
+
+# --------------------------------------------------------------------------- the methods
+# Each: (the trained backend, method, data) -> a compressed copy; ``backend.model`` is untouched.
+def compress_prune(backend: TensorFlowBackend, method: str, data: TrainData) -> KerasCompressedModel:
+    """``prune-<N>``: global magnitude pruning of a copy, fine-tuned with the masks re-applied after every step."""
     spec = backend.spec
-    if spec.training.threads:
-        return int(spec.training.threads)
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    pruning = parse_prune(method)
+    assert pruning is not None, method
+    model = _copy_model(backend)
+    variables = prunable_variables(model, _canonical(backend, model), prunable_names(spec.model, spec.arch))
+    masks = prune_global_magnitude(variables, pruning.sparsity)
+    epochs = spec.training.prune_finetune_epochs
+    if epochs > 0:
+        backend.finetune(data, epochs, mask_applier(variables, masks), model=model)
+    kept = sum(int(np.count_nonzero(v.numpy())) for v in variables)
+    n = sum(int(np.prod(v.shape)) for v in variables)
+    # sparsity: measured zeros over the weight matrices (the target's scope)
+    return _compressed(backend, method, model, {"target_sparsity": pruning.sparsity, "sparsity": 1.0 - kept / n,
+                                                "prunable_params": n, "finetune_epochs": epochs})
 
 
-def compress_model(backend: Any, method: str, data: TrainData) -> Any:
-    """Compress a copy of ``backend.model`` (trained) with ``method``; ``backend.model`` is untouched."""
+def compress_int8_dynamic(backend: TensorFlowBackend, method: str, data: TrainData) -> KerasCompressedModel:
+    model = quantize_dynamic_int8(_copy_model(backend))
+    return _compressed(backend, method, model, {"api": "keras.Model.quantize('int8')"})
+
+
+def compress_tflite(backend: TensorFlowBackend, method: str, data: TrainData) -> TFLiteCompressedModel:
+    """``float16`` and ``int8-static``: TFLite post-training quantization of the exported model."""
     spec = backend.spec
     batch = spec.training.eval_batch_size
-    device = str(getattr(backend, "device", spec.device))
-    pruning = parse_prune(method)
-    if pruning is not None:
-        model = _copy_model(backend)
-        variables = prunable_variables(model, _canonical(backend, model), prunable_names(spec.model, spec.arch))
-        masks = prune_global_magnitude(variables, pruning.sparsity)
-        epochs = spec.training.prune_finetune_epochs
-        if epochs > 0:
-            backend.finetune(data, epochs, mask_applier(variables, masks), model=model)
-        kept = sum(int(np.count_nonzero(v.numpy())) for v in variables)
-        n = sum(int(np.prod(v.shape)) for v in variables)
-        return KerasCompressedModel(method, model, batch_size=batch, device=device,
-                                    predictor=_predictor(backend, model, method),
-                                    # sparsity: measured zeros over the weight matrices (the target's scope)
-                                    details={"target_sparsity": pruning.sparsity, "sparsity": 1.0 - kept / n,
-                                             "prunable_params": n, "finetune_epochs": epochs})
-    if method == "int8-dynamic":
-        model = quantize_dynamic_int8(_copy_model(backend))
-        return KerasCompressedModel(method, model, batch_size=batch, device=device,
-                                    predictor=_predictor(backend, model, method),
-                                    details={"api": "keras.Model.quantize('int8')"})
-    if method in ("float16", "int8-static"):
-        if method == "int8-static" and _has_rnn(backend.model):
-            raise Unsupported(
-                "TFLite full-integer quantization of a Keras 3 LSTM/GRU (converted to a WHILE loop) "
-                "crashes the TF 2.21 converter during calibration; no static int8 recurrent layer"
-            )
-        calibration = None
-        if method == "int8-static":
-            idx = calibration_indices(len(data.x_train), CALIBRATION_SAMPLES, spec.seed)
-            calibration = data.x_train[idx]
-        # A Keras 3 LSTM/GRU exported with a dynamic batch does not convert (TensorList ops need
-        # a static element shape); recurrent models are converted once per batch size used.
-        batches: list[int | None] = (
-            sorted({1, batch, int(spec.runner.inference_batch)}) if _has_rnn(backend.model) else [None]
+    trained = backend._built()
+    if method == "int8-static" and _has_rnn(trained):
+        raise Unsupported(
+            "TFLite full-integer quantization of a Keras 3 LSTM/GRU (converted to a WHILE loop) "
+            "crashes the TF 2.21 converter during calibration; no static int8 recurrent layer"
         )
-        blobs: dict[int | None, bytes] = {}
-        with tempfile.TemporaryDirectory(prefix="greenbench-tflite-") as d:
-            for b in batches:
-                path = os.path.join(d, f"saved_model_{b}")
-                export_saved_model(backend.model, path, b)
-                blobs[b] = convert_tflite(path, method, calibration, b)
-        if method == "int8-static":
-            left = _kernels_left_float(next(iter(blobs.values())))
-            if left:
-                raise Unsupported(f"TFLite int8-static leaves {left} kernel weights in float")
-        details: dict[str, Any] = {"api": "tf.lite.TFLiteConverter.from_saved_model"}
-        if calibration is not None:
-            details["calibration_samples"] = len(calibration)
-        return TFLiteCompressedModel(method, blobs, batch_size=batch, threads=_threads(backend), details=details)
-    if method == "none":
-        raise ValueError("compression 'none' is handled by the backend itself, not by compress_model")
-    raise ValueError(f"unknown compression method {method!r}")
+    calibration = None
+    if method == "int8-static":
+        idx = calibration_indices(len(data.x_train), CALIBRATION_SAMPLES, spec.seed)
+        calibration = data.x_train[idx]
+    # A Keras 3 LSTM/GRU exported with a dynamic batch does not convert (TensorList ops need
+    # a static element shape); recurrent models are converted once per batch size used.
+    batches: list[int | None] = sorted({1, batch, int(spec.runner.inference_batch)}) if _has_rnn(trained) else [None]
+    blobs: dict[int | None, bytes] = {}
+    with tempfile.TemporaryDirectory(prefix="greenbench-tflite-") as d:
+        for b in batches:
+            path = os.path.join(d, f"saved_model_{b}")
+            export_saved_model(trained, path, b)
+            blobs[b] = convert_tflite(path, method, calibration, b)
+    if method == "int8-static":
+        left = _kernels_left_float(next(iter(blobs.values())))
+        if left:
+            raise Unsupported(f"TFLite int8-static leaves {left} kernel weights in float")
+    details: dict[str, Any] = {"api": "tf.lite.TFLiteConverter.from_saved_model"}
+    if calibration is not None:
+        details["calibration_samples"] = len(calibration)
+    return TFLiteCompressedModel(method, blobs, batch_size=batch, threads=_threads(backend), details=details)
+
+
+#: This backend's compression table (``TensorFlowBackend.compress`` dispatches on it; ``prune`` covers ``prune-<N>``).
+COMPRESSORS: dict[str, Compressor] = {
+    PRUNE: compress_prune,
+    "int8-dynamic": compress_int8_dynamic,
+    "float16": compress_tflite,
+    "int8-static": compress_tflite,
+}
 
 
 __all__ = [
+    "COMPRESSORS",
     "KerasCompressedModel",
     "TFLiteCompressedModel",
-    "compress_model",
+    "compress_int8_dynamic",
+    "compress_prune",
+    "compress_tflite",
     "convert_tflite",
     "export_saved_model",
     "keras_weight_stats",

@@ -9,29 +9,20 @@ from __future__ import annotations
 
 import io
 import os
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from greenbench.backends.base import EpochStats, Evaluation, Hooks, TrainData, Unsupported
+from greenbench.backends.base import TrainData, Unsupported
+from greenbench.backends.common import BackendBase, ChunkedModel
 from greenbench.backends.torch.models import build_model, export_canonical, load_canonical, regularized_parameters
 from greenbench.backends.torch.optim import ParityOptimizer
 from greenbench.workloads import parity
-from greenbench.workloads.metrics import classification_metrics
 from greenbench.workloads.specs import ArchitectureError
-from greenbench.workloads.training import LoopConfig, predict_in_batches, run_epochs
 
 DEVICES = ("cpu", "cuda", "mps")
-
-
-def available_cores() -> int:
-    """Cores this process may run on (CPU affinity), else the machine's count."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - macOS, Windows
-        return os.cpu_count() or 1
 
 
 def as_tensor(a: np.ndarray, dtype: Any, device: torch.device) -> torch.Tensor:
@@ -60,7 +51,7 @@ def _device_reason(device: str) -> str | None:
     return f"unavailable: unknown device {device!r}; torch supports {', '.join(DEVICES)}"
 
 
-class TorchModel:
+class TorchModel(ChunkedModel):
     """A trained (uncompressed) torch model behind the :class:`~greenbench.backends.base.CompressedModel` protocol."""
 
     def __init__(self, module: torch.nn.Module, device: torch.device, method: str = "none", batch_size: int = 1000):
@@ -70,13 +61,13 @@ class TorchModel:
         self.batch_size = batch_size
 
     @torch.inference_mode()
-    def _logits(self, x: np.ndarray) -> np.ndarray:
+    def _predict_batch(self, x: np.ndarray) -> np.ndarray:
         xt = as_tensor(x, np.float32, self.device)
         return self.module(xt).float().cpu().numpy()
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         self.module.eval()
-        return predict_in_batches(self._logits, x, self.batch_size)
+        return super().predict(x)
 
     def size_bytes(self) -> int:
         buf = io.BytesIO()
@@ -132,17 +123,18 @@ class _Stepper:
         return out.float().cpu().numpy()
 
 
-class TorchBackend:
-    """PyTorch implementation of :class:`greenbench.backends.base.Backend`.
+class TorchBackend(BackendBase):
+    """PyTorch implementation of :class:`greenbench.backends.base.Backend` (the shared part: :class:`BackendBase`).
 
     After :meth:`build`: ``self.model`` (the ``nn.Module``), ``self.spec`` (the ``RunSpec``),
     ``self.device`` (a ``torch.device``), ``self.optimizer`` (a :class:`ParityOptimizer`).
     """
 
     name: ClassVar[str] = "torch"
+    compress_module: ClassVar[str] = "greenbench.backends.torch.compress"
 
     def __init__(self) -> None:
-        self.spec: Any = None
+        super().__init__()
         self.model: torch.nn.Module | None = None
         self.device = torch.device("cpu")
         self.optimizer: ParityOptimizer | None = None
@@ -153,18 +145,6 @@ class TorchBackend:
     def device_unavailable(self, device: str) -> str | None:
         return _device_reason(device)
 
-    def skip(self, spec: Any) -> str | None:
-        reason = self.device_unavailable(spec.device)
-        if reason:
-            return reason
-        try:
-            from greenbench.workloads.specs import weight_specs
-
-            weight_specs(spec.model, spec.arch)
-        except ArchitectureError as exc:
-            return f"unsupported: {exc}"
-        return None
-
     def warm_up(self) -> None:
         """One-time costs, paid before any measured window: the first ``use_deterministic_algorithms``
         call imports torch's compiler stack (1.5–2 s here), which would land in one workload's setup."""
@@ -173,13 +153,10 @@ class TorchBackend:
             warn_only=torch.is_deterministic_algorithms_warn_only_enabled(),
         )
 
-    def setup(self, spec: Any) -> None:
-        reason = self.device_unavailable(spec.device)
-        if reason:
-            raise Unsupported(reason)
-        self.spec = spec
-        self.device = torch.device(spec.device)
-        self._set_threads(spec.training.threads or available_cores())
+    def _device(self, device: str) -> torch.device:
+        return torch.device(device)
+
+    def _configure(self, spec: Any) -> None:
         # Determinism: the same seed twice gives the same result.
         if parity.DETERMINISTIC:
             if spec.device == "cuda":
@@ -227,18 +204,15 @@ class TorchBackend:
         return ParityOptimizer(self.spec.optimizer, params, config)
 
     def param_count(self) -> int:
-        assert self.model is not None, "build() first"
-        return sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+        return sum(p.numel() for p in self._built().parameters() if p.requires_grad)
 
     def canonical_weights(self) -> dict[str, np.ndarray]:
         """The current weights in the canonical (framework-neutral) layout."""
-        assert self.model is not None, "build() first"
-        return export_canonical(self.model)
+        return export_canonical(self._built())
 
     def load_weights(self, weights: dict[str, np.ndarray]) -> None:
         """Overwrite the model's weights with canonical ``weights`` (optimizer state is kept)."""
-        assert self.model is not None, "build() first"
-        load_canonical(self.model, weights)
+        load_canonical(self._built(), weights)
 
     # ------------------------------------------------------------------ training
     def _penalty_params(self, module: torch.nn.Module) -> list[torch.nn.Parameter]:
@@ -271,86 +245,18 @@ class TorchBackend:
         self.optimizer.step(self.spec.training.learning_rate if lr is None else lr)
         return float(loss.item())
 
-    def _loop(
-        self,
-        module: torch.nn.Module,
-        optimizer: ParityOptimizer,
-        data: TrainData,
-        cfg: LoopConfig,
-        hooks: Hooks | None,
-        after_step: Callable[[], None] | None,
-    ) -> list[EpochStats]:
-        stepper = _Stepper(self, module, optimizer, data)
-        history = run_epochs(
-            stepper,
-            cfg,
-            x_train=data.x_train,
-            y_train=data.y_train,
-            x_val=data.x_val,
-            y_val=data.y_val,
-            epoch_order=data.epoch_order,
-            augment=data.augment,
-            on_epoch_begin=hooks.on_epoch_begin if hooks else None,
-            on_epoch_end=(lambda d: bool(hooks.on_epoch_end(EpochStats(**d)))) if hooks else None,
-            after_step=after_step,
-            eval_batch_size=self.spec.training.eval_batch_size,
-        )
-        return [EpochStats(**d) for d in history]
-
-    def train(self, data: TrainData, hooks: Hooks) -> list[EpochStats]:
+    def _train_stepper(self, data: TrainData) -> _Stepper:
         assert self.model is not None and self.optimizer is not None, "build() first"
-        t = self.spec.training
-        cfg = LoopConfig(
-            epochs=t.epochs, batch_size=t.batch_size, base_lr=t.learning_rate, schedule=t.schedule, seed=self.spec.seed
-        )
-        return self._loop(self.model, self.optimizer, data, cfg, hooks, None)
+        return _Stepper(self, self.model, self.optimizer, data)
 
-    def finetune(
-        self,
-        data: TrainData,
-        epochs: int,
-        after_step: Callable[[], None],
-        model: torch.nn.Module | None = None,
-    ) -> list[EpochStats]:
-        """Train ``model`` (default: ``self.model``) ``epochs`` more epochs, calling ``after_step`` after every step.
-
-        A fresh optimizer of the run's configuration at its base learning rate, constant; the
-        epochs continue the run's epoch numbering (their data order follows the training's).
-        """
-        module = self.model if model is None else model
-        assert module is not None, "build() first"
-        t = self.spec.training
-        optimizer = self._new_optimizer(module)
-        cfg = LoopConfig(
-            epochs=epochs,
-            batch_size=t.batch_size,
-            base_lr=t.learning_rate,
-            schedule="constant",
-            seed=self.spec.seed,
-            first_epoch=t.epochs,
-        )
-        return self._loop(module, optimizer, data, cfg, None, after_step)
+    def _finetune_stepper(self, data: TrainData, model: torch.nn.Module) -> _Stepper:
+        return _Stepper(self, model, self._new_optimizer(model), data)
 
     # ------------------------------------------------------------------ evaluation
     def wrap(self, module: torch.nn.Module | None = None, method: str = "none") -> TorchModel:
         """``module`` (default: the trained model) as a :class:`TorchModel`."""
-        module = self.model if module is None else module
-        assert module is not None, "build() first"
+        module = self._built() if module is None else module
         return TorchModel(module, self.device, method=method, batch_size=self.spec.training.eval_batch_size)
-
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        """Eval-mode logits of the current model."""
-        return self.wrap().predict(x)
-
-    def evaluate(self, model: Any, x: np.ndarray, y: np.ndarray) -> Evaluation:
-        return Evaluation(**classification_metrics(model.predict(x), y))
-
-    def compress(self, method: str, data: TrainData) -> Any:
-        if method == "none":
-            return self.wrap()
-        from greenbench.backends.torch.compress import compress_model
-
-        return compress_model(self, method, data)
 
     # ------------------------------------------------------------------ device
     def synchronize(self) -> None:

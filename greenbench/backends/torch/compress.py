@@ -1,7 +1,8 @@
 """Compression of a trained PyTorch model: pruning, dynamic/static int8 and float16.
 
-Entry point: :func:`compress_model` (called by ``TorchBackend.compress``). The functions
-below it work on a plain ``nn.Module`` so they can be used and tested without a backend.
+Entry point: :data:`COMPRESSORS`, the table ``TorchBackend.compress`` dispatches on (one
+function per method). The functions above them work on a plain ``nn.Module`` so they can be
+used and tested without a backend.
 
 * ``prune-<N>``: global unstructured magnitude pruning over the weight matrices (see
   :func:`prunable_parameters`), threshold from :mod:`greenbench.workloads.compression`
@@ -24,7 +25,7 @@ from __future__ import annotations
 import copy
 import io
 import warnings
-from typing import Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -32,14 +33,17 @@ from torch import nn
 from torch.nn.utils import prune
 
 from greenbench.backends.base import TrainData, Unsupported
+from greenbench.backends.common import PRUNE, CompressedBase, Compressor
 from greenbench.workloads.compression import (
     CALIBRATION_SAMPLES,
     calibration_indices,
     global_magnitude_threshold,
-    gzip_size,
     parse_prune,
     prunable_names,
 )
+
+if TYPE_CHECKING:  # pragma: no cover
+    from greenbench.backends.torch.backend import TorchBackend
 
 #: Module types whose weight matrices are pruned (their ``*weight*`` parameters, never biases).
 #: ``nn.MultiheadAttention``'s output projection is an ``nn.Linear`` submodule; its
@@ -58,8 +62,10 @@ DYNAMIC_TYPES: tuple[type[nn.Module], ...] = (nn.Linear, nn.LSTM, nn.GRU)
 
 
 # --------------------------------------------------------------------------- the compressed model
-class TorchCompressedModel:
+class TorchCompressedModel(CompressedBase):
     """A compressed copy of a trained model; implements ``greenbench.backends.base.CompressedModel``."""
+
+    size_format = "torch.save(state_dict)"
 
     def __init__(
         self,
@@ -72,56 +78,32 @@ class TorchCompressedModel:
         details: dict[str, Any] | None = None,
         exclude: frozenset[str] = frozenset(),
     ) -> None:
-        self.method = method
+        super().__init__(method, batch_size=batch_size, details=details)
         self.module = module.eval()
         self.device = device
-        self.batch_size = max(1, int(batch_size))
         self.input_dtype = input_dtype
-        self._details = dict(details or {})
         self._exclude = exclude  # frozen (untrained) parameters of the source model, by name
-        self._blob: bytes | None = None
 
-    # -- CompressedModel
+    def _predict_batch(self, x: np.ndarray) -> np.ndarray:
+        return self.module(torch.from_numpy(x).to(self.device, self.input_dtype)).float().cpu().numpy()
+
     def predict(self, x: np.ndarray) -> np.ndarray:
-        x = np.ascontiguousarray(x, dtype=np.float32)
-        out = []
         with torch.inference_mode():
-            for i in range(0, len(x), self.batch_size):
-                xb = torch.from_numpy(x[i : i + self.batch_size]).to(self.device, self.input_dtype)
-                out.append(self.module(xb).float().cpu().numpy())
+            out = super().predict(x)
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
-        return np.concatenate(out) if out else np.zeros((0, 10), np.float32)
+        return out
 
-    def size_bytes(self) -> int:
-        """Bytes of ``torch.save(state_dict)`` (dense: pruned zeros are stored like any value)."""
-        return len(self._saved())
+    def weight_stats(self) -> tuple[int, int, int, int]:
+        return module_weight_stats(self.module, self._exclude)
 
-    def parameter_stats(self) -> tuple[int, int]:
-        nz, total, _, _ = module_weight_stats(self.module, self._exclude)
-        return nz, total
+    def _inference_device(self) -> str:
+        return str(self.device)
 
-    # -- extras the runner records
-    def compressed_size_bytes(self) -> int:
-        """gzip size of the saved bytes: what the zeros of a pruned model save on disk."""
-        return gzip_size(self._saved())
-
-    def details(self) -> dict[str, Any]:
-        _, _, q, kernels = module_weight_stats(self.module, self._exclude)
-        return {
-            **self._details,
-            "size_format": "torch.save(state_dict)",
-            "compressed_size_bytes": self.compressed_size_bytes(),
-            "quantized_weight_fraction": q / kernels if kernels else 0.0,
-            "inference_device": str(self.device),
-        }
-
-    def _saved(self) -> bytes:
-        if self._blob is None:
-            buf = io.BytesIO()
-            torch.save(self.module.state_dict(), buf)
-            self._blob = buf.getvalue()
-        return self._blob
+    def _serialize(self) -> bytes:
+        buf = io.BytesIO()
+        torch.save(self.module.state_dict(), buf)
+        return buf.getvalue()
 
 
 # --------------------------------------------------------------------------- parameter statistics
@@ -332,53 +314,60 @@ def _explicit_valid_padding(model: nn.Module) -> None:
             mod.padding = (0,) * len(mod.kernel_size)
 
 
-# --------------------------------------------------------------------------- entry point
-def compress_model(backend: Any, method: str, data: TrainData) -> TorchCompressedModel:
-    """Compress a copy of ``backend.model`` (trained) with ``method``; ``backend.model`` is untouched.
+# --------------------------------------------------------------------------- the methods
+# Each: (the trained backend, method, data) -> a compressed copy; ``backend.model`` is untouched.
+def _compressed(backend: TorchBackend, method: str, model: nn.Module, *, cpu: bool = False, **kw: Any) -> TorchCompressedModel:
+    """``model`` (a compressed copy of the backend's) as a :class:`TorchCompressedModel` of this run."""
+    return TorchCompressedModel(
+        method, model, device=torch.device("cpu") if cpu else backend.device,
+        batch_size=backend.spec.training.eval_batch_size, exclude=frozen_parameter_names(backend._built()), **kw,
+    )
 
-    ``backend`` provides ``model``, ``spec`` (``RunSpec``), ``device`` (``torch.device``) and
-    ``finetune(data, epochs, after_step, model=...)``.
-    """
+
+def compress_prune(backend: TorchBackend, method: str, data: TrainData) -> TorchCompressedModel:
+    """``prune-<N>``: global magnitude pruning of a copy, fine-tuned with the masks re-applied after every step."""
     spec = backend.spec
-    device = torch.device(backend.device) if not isinstance(backend.device, torch.device) else backend.device
-    batch = spec.training.eval_batch_size
-    frozen = frozen_parameter_names(backend.model)
     pruning = parse_prune(method)
-    if pruning is not None:
-        model = copy.deepcopy(backend.model)
-        names = prunable_names(spec.model, spec.arch)
-        masks = prune_global_magnitude(model, pruning.sparsity, names)
-        epochs = spec.training.prune_finetune_epochs
-        if epochs > 0:
-            backend.finetune(data, epochs, mask_applier(model, masks), model=model)
-        model.eval()
-        weights = [getattr(mod, pname).detach() for _, mod, pname in prunable_parameters(model, names)]
-        kept = sum(int(torch.count_nonzero(w)) for w in weights)
-        n = sum(w.numel() for w in weights)
-        return TorchCompressedModel(
-            method, model, device=device, batch_size=batch,
-            # sparsity: measured zeros over the weight matrices (the pruning target's scope)
-            details={"target_sparsity": pruning.sparsity, "sparsity": 1.0 - kept / n,
-                     "prunable_params": n, "finetune_epochs": epochs},
-            exclude=frozen,
-        )
-    if method == "int8-dynamic":
-        model = quantize_dynamic_int8(_cpu_copy(backend.model))
-        return TorchCompressedModel(method, model, device=torch.device("cpu"), batch_size=batch,
-                                    details={"api": "torch.ao.quantization.quantize_dynamic"}, exclude=frozen)
-    if method == "float16":
-        model = copy.deepcopy(backend.model).half().eval()
-        return TorchCompressedModel(method, model, device=device, batch_size=batch, input_dtype=torch.float16,
-                                    details={"api": "nn.Module.half"}, exclude=frozen)
-    if method == "int8-static":
-        idx = calibration_indices(len(data.x_train), CALIBRATION_SAMPLES, spec.seed)
-        model = quantize_static_int8(_cpu_copy(backend.model), data.x_train[idx])
-        return TorchCompressedModel(method, model, device=torch.device("cpu"), batch_size=batch,
-                                    details={"api": "torch.ao.quantization.quantize_fx", "calibration_samples": len(idx)},
-                                    exclude=frozen)
-    if method == "none":
-        raise ValueError("compression 'none' is handled by the backend itself, not by compress_model")
-    raise ValueError(f"unknown compression method {method!r}")
+    assert pruning is not None, method
+    model = copy.deepcopy(backend._built())
+    names = prunable_names(spec.model, spec.arch)
+    masks = prune_global_magnitude(model, pruning.sparsity, names)
+    epochs = spec.training.prune_finetune_epochs
+    if epochs > 0:
+        backend.finetune(data, epochs, mask_applier(model, masks), model=model)
+    model.eval()
+    weights = [getattr(mod, pname).detach() for _, mod, pname in prunable_parameters(model, names)]
+    kept = sum(int(torch.count_nonzero(w)) for w in weights)
+    n = sum(w.numel() for w in weights)
+    # sparsity: measured zeros over the weight matrices (the pruning target's scope)
+    return _compressed(backend, method, model, details={"target_sparsity": pruning.sparsity, "sparsity": 1.0 - kept / n,
+                                                        "prunable_params": n, "finetune_epochs": epochs})
+
+
+def compress_int8_dynamic(backend: TorchBackend, method: str, data: TrainData) -> TorchCompressedModel:
+    model = quantize_dynamic_int8(_cpu_copy(backend._built()))
+    return _compressed(backend, method, model, cpu=True, details={"api": "torch.ao.quantization.quantize_dynamic"})
+
+
+def compress_float16(backend: TorchBackend, method: str, data: TrainData) -> TorchCompressedModel:
+    model = copy.deepcopy(backend._built()).half().eval()
+    return _compressed(backend, method, model, input_dtype=torch.float16, details={"api": "nn.Module.half"})
+
+
+def compress_int8_static(backend: TorchBackend, method: str, data: TrainData) -> TorchCompressedModel:
+    idx = calibration_indices(len(data.x_train), CALIBRATION_SAMPLES, backend.spec.seed)
+    model = quantize_static_int8(_cpu_copy(backend._built()), data.x_train[idx])
+    return _compressed(backend, method, model, cpu=True,
+                       details={"api": "torch.ao.quantization.quantize_fx", "calibration_samples": len(idx)})
+
+
+#: This backend's compression table (``TorchBackend.compress`` dispatches on it; ``prune`` covers ``prune-<N>``).
+COMPRESSORS: dict[str, Compressor] = {
+    PRUNE: compress_prune,
+    "int8-dynamic": compress_int8_dynamic,
+    "float16": compress_float16,
+    "int8-static": compress_int8_static,
+}
 
 
 def _cpu_copy(model: nn.Module) -> nn.Module:
@@ -390,8 +379,12 @@ def _cpu_copy(model: nn.Module) -> nn.Module:
 __all__ = [
     "DYNAMIC_TYPES",
     "PRUNABLE_TYPES",
+    "COMPRESSORS",
     "TorchCompressedModel",
-    "compress_model",
+    "compress_float16",
+    "compress_int8_dynamic",
+    "compress_int8_static",
+    "compress_prune",
     "frozen_parameter_names",
     "mask_applier",
     "module_weight_stats",
