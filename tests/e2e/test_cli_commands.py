@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from machine_support import probe_sensors
+from network_support import offline_env
 
 import greenbench
 
@@ -133,41 +134,11 @@ def test_data_fetch_with_a_good_copy_is_ready_there(tmp_path: Path, mnist_dir: P
     assert proc.stderr == ""
 
 
-NO_NETWORK = """\
-import sys
-_LOG = {log!r}
-def _no_net(event, args):
-    if event in ('socket.connect', 'socket.getaddrinfo', 'socket.gethostbyname'):
-        with open(_LOG, 'a') as fh:
-            fh.write(event + ' ' + repr(args[1] if event == 'socket.connect' else args[0]) + '\\n')
-        raise OSError('network disabled by the test')
-sys.addaudithook(_no_net)
-"""
-
-
 @pytest.fixture
 def offline(tmp_path: Path) -> tuple[dict[str, str], Path]:
-    """Environment for a subprocess without network: a ``sitecustomize`` audit hook refuses and logs
-    every connection and name lookup. Returns (extra environment, the hook's log)."""
-    hook = tmp_path / "no-network"
-    hook.mkdir()
-    log = tmp_path / "network-attempts.log"
-    (hook / "sitecustomize.py").write_text(NO_NETWORK.format(log=str(log)))
-    extra = {"PYTHONPATH": os.pathsep.join(p for p in (str(hook), os.environ.get("PYTHONPATH", "")) if p)}
-    # positive control: with this environment a connection to a live loopback server is refused and logged
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen(1)
-        port = server.getsockname()[1]
-        probe = f"import socket; socket.socket().connect(('127.0.0.1', {port}))"
-        refused = subprocess.run([sys.executable, "-c", probe], env={**os.environ, **extra}, capture_output=True,
-                                 text=True, timeout=60)
-        assert refused.returncode == 1 and "network disabled by the test" in refused.stderr, refused.stderr
-        assert log.read_text() == f"socket.connect ('127.0.0.1', {port})\n"
-        reachable = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
-        assert reachable.returncode == 0, reachable.stderr  # the server itself was reachable
-    log.unlink()
-    return extra, log
+    """Environment additions for a subprocess without network (an audit hook, its positive control
+    already run), and the hook's log of attempts."""
+    return offline_env(tmp_path)
 
 
 def test_data_fetch_offline_without_data_is_one_error_line(tmp_path: Path, offline: tuple[dict[str, str], Path]
