@@ -56,7 +56,7 @@ def _root(
 # --------------------------------------------------------------------------- validate
 @app.command()
 def validate(
-    suites: Annotated[list[Path], typer.Argument(help="Suite YAML files to check.", show_default=False)],
+    suites: Annotated[list[Path], typer.Argument(help="Suite YAML files to check.", show_default=False, metavar="SUITE")],
 ) -> None:
     """Check suite files against the schema; print each suite's run count."""
     from greenbench.api import plan_suite
@@ -78,7 +78,7 @@ def validate(
 # --------------------------------------------------------------------------- run
 @app.command()
 def run(
-    suite: Annotated[Path, typer.Argument(help="The suite YAML file, e.g. suites/mnist.yaml.", show_default=False)],
+    suite: Annotated[Path, typer.Argument(help="The suite YAML file, e.g. suites/mnist.yaml.", show_default=False, metavar="SUITE")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the expanded plan and run nothing.")] = False,
     results: Annotated[
         Optional[Path], typer.Option("--results", "-o", help="Results directory (default: results/<suite>).")
@@ -187,7 +187,8 @@ class ReportFormat(str, Enum):
 def report(
     results_dirs: Annotated[
         Optional[list[Path]],
-        typer.Argument(help="Result directories (default: every suite under results/).", show_default=False),
+        typer.Argument(help="Result directories (default: every suite under results/).", show_default=False,
+                      metavar="RESULTS_DIR"),
     ] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Output file (default: reports/<suite>.<ext>).")] = None,
     fmt: Annotated[ReportFormat, typer.Option("--format", "-f", help="Output format.")] = ReportFormat.html,
@@ -217,8 +218,9 @@ ALPHA_RANGE = (0.0001, 0.5)
 
 @app.command()
 def compare(
-    base: Annotated[Path, typer.Argument(help="Baseline results directory.", show_default=False)],
-    head: Annotated[Path, typer.Argument(help="Results directory to compare against the baseline.", show_default=False)],
+    base: Annotated[Path, typer.Argument(help="Baseline results directory.", show_default=False, metavar="BASE")],
+    head: Annotated[Path, typer.Argument(help="Results directory to compare against the baseline.", show_default=False,
+                                                metavar="HEAD")],
     metric: Annotated[
         Optional[list[str]], typer.Option("--metric", "-m", help="Metric to compare (repeatable).")
     ] = None,

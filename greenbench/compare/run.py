@@ -16,18 +16,19 @@ from greenbench.compare.output import (
     to_benchmark_json,
     to_markdown,
 )
-from greenbench.errors import UserError
+from greenbench.errors import UserError, write_fault
 from greenbench.results.store import atomic_write_text
 
 if TYPE_CHECKING:
     from rich.console import Console
 
 
-def _write(path: Path, text: str, what: str) -> None:
+def _write(path: Path, text: str, what: str, option: str) -> None:
+    """Write an output file atomically; a full disk or read-only place is exit 1, a file in the way exit 2."""
     try:
         atomic_write_text(path, text)
     except OSError as exc:
-        raise UserError(f"cannot write the {what} to {path}: {exc.strerror or exc}") from None
+        raise write_fault(exc, path, f"write the {what}", option) from None
 
 
 FORMATS = ("table", "markdown", "json")
@@ -124,14 +125,14 @@ def _write_outputs(console: "Console", result: Comparison, markdown_path: str | 
     from greenbench.console import say
 
     if markdown_path is not None:
-        _write(Path(markdown_path), to_markdown(result), "Markdown summary")
+        _write(Path(markdown_path), to_markdown(result), "Markdown summary", "--markdown")
         say(console, "markdown: ", str(markdown_path), soft_wrap=True)
     if json_path is not None:
         paths = benchmark_json_paths(json_path)
         for direction, path in paths.items():
             entries = to_benchmark_json(result, direction)  # type: ignore[arg-type]
             if direction == "smaller" or entries:
-                _write(path, json.dumps(entries, indent=2, ensure_ascii=False) + "\n", "benchmark JSON")
+                _write(path, json.dumps(entries, indent=2, ensure_ascii=False) + "\n", "benchmark JSON", "--json")
                 tool = "customSmallerIsBetter" if direction == "smaller" else "customBiggerIsBetter"
                 say(console, f"json ({tool}): ", str(path), soft_wrap=True)
 

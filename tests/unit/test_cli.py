@@ -140,3 +140,14 @@ def test_run_without_data_is_one_line_exit_2_and_records_nothing(tmp_path: Path)
     assert line.startswith("error: MNIST data not found: missing train-images-idx3-ubyte.gz")
     assert "GREENBENCH_DATA_DIR" in line and "Traceback" not in proc.stderr
     assert not list(out.glob("*.json"))
+
+
+@pytest.mark.parametrize(("command", "usage"), [
+    ("run", "run [OPTIONS] {SUITE}"), ("validate", "validate [OPTIONS] {SUITE}..."),
+    ("report", "report [OPTIONS] [RESULTS_DIR]..."), ("compare", "compare [OPTIONS] {BASE} {HEAD}"),
+])
+def test_usage_lines_name_the_arguments(command: str, usage: str) -> None:
+    """Typer writes a required argument as {NAME}; the names are the README's, not the Python parameters'."""
+    proc = subprocess.run([sys.executable, "-m", "greenbench", command, "--help"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "COLUMNS": "120"})
+    assert proc.returncode == 0 and usage in proc.stdout, proc.stdout[:400]
