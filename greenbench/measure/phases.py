@@ -39,11 +39,10 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Mapping
 from typing import Any, Callable
 
-from greenbench.errors import UserError
 from greenbench.measure.energy import EnergyMeter, not_metered
+from greenbench.measure.settings import energy_settings, settings_for
 
 _STATUS = "/proc/self/status"
 _CLEAR_REFS = "/proc/self/clear_refs"
@@ -51,17 +50,6 @@ _HWM_RE = re.compile(rb"VmHWM:\s+(\d+)\s+kB")
 _RSS_RE = re.compile(rb"VmRSS:\s+(\d+)\s+kB")
 _hwm_lock = threading.Lock()
 _hwm_in_use = False  # VmHWM is per process: only one recorder may reset it
-
-# Energy settings a recorder accepts (the suite's ``energy:`` block), and their EnergyMeter names.
-ENERGY_KEYS = {
-    "country": "country",
-    "region": "region",
-    "measure_power_secs": "measure_power_secs",
-    "min_phase_s": "min_duration_s",
-    "min_samples": "min_samples",
-    "tracking_mode": "tracking_mode",
-}
-
 
 def _proc_kb(pattern: re.Pattern[bytes]) -> int | None:
     try:
@@ -146,29 +134,6 @@ class PeakRSS:
                 _hwm_in_use = self._owns_hwm = False
 
 
-def energy_settings(energy: Any) -> dict[str, Any] | None:
-    """EnergyMeter keyword arguments from the suite's energy settings; ``None`` when switched off.
-
-    Accepts the suite's ``EnergyConfig`` (or any object with those attributes), a mapping,
-    ``True``/``None`` (defaults) or ``False`` (off).
-    """
-    if energy is None or energy is True:
-        return {}
-    if energy is False:
-        return None
-    if isinstance(energy, Mapping):
-        unknown = sorted(set(energy) - set(ENERGY_KEYS) - {"enabled"})
-        if unknown:
-            raise UserError(f"energy: unknown setting(s) {', '.join(map(repr, unknown))}; allowed: "
-                            f"enabled, {', '.join(ENERGY_KEYS)}")
-        values = dict(energy)
-    else:
-        values = {k: getattr(energy, k) for k in [*ENERGY_KEYS, "enabled"] if hasattr(energy, k)}
-    if not values.pop("enabled", True):
-        return None
-    return {ENERGY_KEYS[k]: v for k, v in values.items() if v is not None or k == "region"}
-
-
 class _Window:
     __slots__ = ("name", "seq", "t0", "c0", "start_s", "peak_rss", "peak_dev")
 
@@ -214,13 +179,17 @@ class PhaseRecorder:
         meter: EnergyMeter | None = None,
         rss_sample_secs: float = 0.05,
     ) -> None:
-        settings = energy_settings(energy)
+        if meter is None:
+            settings = settings_for(energy)
+        else:  # the caller's meter is used as it is; unknown keys in ``energy`` are still refused
+            energy_settings(energy)
+            settings = None
         self.sync = sync
         self.device_memory = device_memory
         self.energy_enabled = settings is not None or meter is not None
         self._owns_meter = meter is None and settings is not None
         self.meter: EnergyMeter | None = meter if meter is not None else (
-            EnergyMeter(**settings) if settings is not None else None
+            EnergyMeter.from_settings(settings) if settings is not None else None
         )
         self._rss = PeakRSS(rss_sample_secs)
         self._t_origin = time.perf_counter()

@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from greenbench.measure import energy
-from greenbench.measure.energy import CODECARBON_TESTED, EnergyMeter, codecarbon_contract_problems
+from greenbench.measure import codecarbon_glue
+from greenbench.measure.codecarbon_glue import CODECARBON_TESTED, codecarbon_contract_problems
+from greenbench.measure.energy import EnergyMeter
 
 PYPROJECT = Path(__file__).resolve().parents[3] / "pyproject.toml"
 
@@ -40,7 +41,7 @@ def test_the_installed_codecarbon_is_in_the_tested_range_and_has_the_expected_sh
 
 
 def _meter_with_a_changed_codecarbon(monkeypatch: pytest.MonkeyPatch, fast: dict[str, Any], change: str) -> EnergyMeter:
-    real = energy._tracker_class
+    real = codecarbon_glue.tracker_class
 
     def changed_tracker_class() -> type:
         cls = real()
@@ -58,8 +59,8 @@ def _meter_with_a_changed_codecarbon(monkeypatch: pytest.MonkeyPatch, fast: dict
         from codecarbon.emissions_tracker import BaseEmissionsTracker
 
         monkeypatch.delattr(BaseEmissionsTracker, "_measure_power_and_energy")
-    monkeypatch.setattr(energy, "_tracker_class", changed_tracker_class)
-    monkeypatch.setattr(energy, "_codecarbon_version", lambda: "9.9.9")
+    monkeypatch.setattr(codecarbon_glue, "tracker_class", changed_tracker_class)
+    monkeypatch.setattr(codecarbon_glue, "codecarbon_version", lambda: "9.9.9")
     return EnergyMeter("USA", **fast)
 
 

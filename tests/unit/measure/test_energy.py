@@ -15,7 +15,9 @@ import pytest
 from machine_support import Sensors
 
 from greenbench.errors import UserError
-from greenbench.measure.energy import EnergyMeter, leftover_threads, overall_source
+from greenbench.measure.codecarbon_glue import leftover_threads
+from greenbench.measure.energy import EnergyMeter
+from greenbench.measure.provenance import overall_source
 
 
 def busy(seconds: float) -> None:
@@ -292,10 +294,10 @@ def test_no_thread_is_left_even_when_a_sample_is_running_during_close(monkeypatc
     """
     from codecarbon.external.ram import RAM
 
-    from greenbench.measure import energy as energy_mod
+    from greenbench.measure import codecarbon_glue
 
     original = RAM.measure_power_and_energy
-    real_reap = energy_mod._reap_schedulers
+    real_reap = codecarbon_glue.reap_schedulers
     inside = threading.Event()  # a timer thread is inside a sample
     closing = threading.Event()  # close() has begun stopping the schedulers
     overlapped: list[bool] = []  # per sample in a timer thread: was close() under way while it ran?
@@ -311,7 +313,7 @@ def test_no_thread_is_left_even_when_a_sample_is_running_during_close(monkeypatc
         real_reap(*a, **k)
 
     monkeypatch.setattr(RAM, "measure_power_and_energy", slow)
-    monkeypatch.setattr(energy_mod, "_reap_schedulers", reap)
+    monkeypatch.setattr(codecarbon_glue, "reap_schedulers", reap)
     for _ in range(5):
         inside.clear()
         closing.clear()

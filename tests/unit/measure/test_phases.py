@@ -13,7 +13,8 @@ from machine_support import Sensors
 
 from greenbench.errors import UserError
 from greenbench.measure import phases as phases_mod
-from greenbench.measure.energy import EnergyMeter, leftover_threads
+from greenbench.measure.codecarbon_glue import leftover_threads
+from greenbench.measure.energy import EnergyMeter
 from greenbench.measure.phases import PhaseRecorder, energy_settings
 from greenbench.suite.schema import EnergyConfig
 
