@@ -6,7 +6,7 @@ import datetime as _dt
 from pathlib import Path
 from typing import Any
 
-from greenbench import __version__
+from greenbench._version import __version__
 from greenbench.results.record import SCHEMA_VERSION
 from greenbench.suite.plan import RunSpec
 
