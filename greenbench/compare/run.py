@@ -17,7 +17,7 @@ from greenbench.compare.output import (
     to_markdown,
 )
 from greenbench.errors import UserError, write_fault
-from greenbench.results.store import atomic_write_text
+from greenbench.fsutil import atomic_write_text
 
 if TYPE_CHECKING:
     from rich.console import Console

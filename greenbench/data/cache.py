@@ -12,7 +12,7 @@ The parsed arrays are keyed by the SHA-256 of their verified payload, and reache
 SHA-256 of the *source file's bytes* (the ``.gz``, raw IDX or ``.npz`` as it lies on disk). A
 changed source file therefore has another key and is parsed and verified again: the cache is
 never served stale. Hashing the compressed source is cheap next to gunzip + hash + parse.
-Every write is atomic (temporary file + rename), so concurrent workers never see half a file.
+Every write is atomic (:func:`greenbench.fsutil.atomic_write`), so concurrent workers never see half a file.
 The cache is an optimisation: a failure to read or write it is logged and otherwise ignored.
 """
 
@@ -21,11 +21,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path
-from typing import Callable, IO
 
 import numpy as np
+
+from greenbench.fsutil import atomic_write, atomic_write_bytes
 
 ENV_CACHE_DIR = "GREENBENCH_CACHE_DIR"
 
@@ -45,22 +45,6 @@ def cache_root() -> Path:
 def dataset_cache_dir(name: str) -> Path:
     """Where downloads of dataset ``name`` go (and one of the lookup locations)."""
     return cache_root() / "datasets" / name
-
-
-def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
-    """Write ``path`` through a temporary file in the same directory and rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 class ArrayCache:
@@ -94,7 +78,7 @@ class ArrayCache:
         """Record which payload hashes a source file's content holds."""
         text = json.dumps(payloads, sort_keys=True).encode()
         try:
-            atomic_write(self._source_path(source_sha256), lambda fh: fh.write(text))
+            atomic_write_bytes(self._source_path(source_sha256), text)
         except OSError as exc:
             log.warning("could not write the data cache in %s: %s", self.dir, exc)
 
@@ -122,6 +106,11 @@ class ArrayCache:
         """Store a verified array under its payload hash (replacing any unreadable copy)."""
         path = self._array_path(payload_sha256)
         try:
-            atomic_write(path, lambda fh: np.save(fh, np.ascontiguousarray(arr), allow_pickle=False))
+            atomic_write(path, lambda tmp: _save_array(tmp, arr))
         except OSError as exc:
             log.warning("could not write the data cache in %s: %s", self.dir, exc)
+
+
+def _save_array(path: Path, arr: np.ndarray) -> None:
+    with open(path, "wb") as fh:  # a handle: given a name without ".npy", np.save would add one
+        np.save(fh, np.ascontiguousarray(arr), allow_pickle=False)

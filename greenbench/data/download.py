@@ -13,7 +13,8 @@ import urllib.request
 from pathlib import Path
 from typing import Iterator
 
-from greenbench.data.cache import atomic_write
+from greenbench._version import __version__
+from greenbench.fsutil import atomic_write
 
 urlopen = urllib.request.urlopen  # replaced in tests
 
@@ -87,8 +88,6 @@ def download(url: str, dest: Path, *, progress: _LazyBar | None = None, timeout:
     ``progress`` comes from :func:`progress_bar` (or is ``None``).
     Raises :class:`DownloadError` for any network or HTTP failure; ``dest`` is then untouched.
     """
-    from greenbench import __version__
-
     request = urllib.request.Request(url, headers={"User-Agent": f"greenbench/{__version__}"})
     written = 0
     try:
@@ -97,13 +96,14 @@ def download(url: str, dest: Path, *, progress: _LazyBar | None = None, timeout:
             total = int(length) if length and length.isdigit() else None
             task = progress.add_task(dest.name, total=total) if progress is not None else None
 
-            def copy(fh) -> None:  # type: ignore[no-untyped-def]
+            def copy(tmp: Path) -> None:
                 nonlocal written
-                while chunk := response.read(CHUNK):
-                    fh.write(chunk)
-                    written += len(chunk)
-                    if task is not None:
-                        progress.update(task, advance=len(chunk))  # type: ignore[union-attr]
+                with open(tmp, "wb") as fh:
+                    while chunk := response.read(CHUNK):
+                        fh.write(chunk)
+                        written += len(chunk)
+                        if task is not None:
+                            progress.update(task, advance=len(chunk))  # type: ignore[union-attr]
                 if total is not None and written != total:
                     raise DownloadError(url, f"connection closed after {written} of {total} bytes")
 

@@ -63,10 +63,10 @@ def _read_cached(path: Path) -> dict[str, Any] | None:
 
 
 def _write_cached(path: Path, info: dict[str, Any]) -> None:
-    from greenbench.data.cache import atomic_write
+    from greenbench.fsutil import atomic_write
 
     try:
-        atomic_write(path, lambda fh: fh.write(json.dumps(info, sort_keys=True).encode()))
+        atomic_write(path, lambda tmp: tmp.write_bytes(json.dumps(info, sort_keys=True).encode()))
     except (OSError, TypeError, ValueError) as exc:
         log.info("could not keep py-cpuinfo's answer in %s: %s", path, exc)
 

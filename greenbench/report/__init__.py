@@ -9,13 +9,12 @@ matplotlib is imported inside :func:`build_report`, with the Agg backend.
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Callable, Sequence
 
 from greenbench.errors import UserError, write_fault
+from greenbench.fsutil import atomic_write
 from greenbench.results.frame import COLUMNS
 from greenbench.suite.schema import suite_slug
 
@@ -37,27 +36,12 @@ def default_report_path(
 
 
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Write ``path`` through a temporary file renamed into place: a full disk or a read-only location
-    leaves no partial report (and any previous report intact), and is one clear error."""
+    """Write ``path`` atomically: a full disk or a read-only location leaves no partial report (and any
+    previous report intact), and is one clear error."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        atomic_write(path, write)
     except OSError as exc:
         raise write_fault(exc, path, "write the report", "--out") from None
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        with open(tmp, "rb+") as fh:  # a full disk may only show when the data reaches it
-            os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a report is an ordinary file
-        os.replace(tmp, path)
-    except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise write_fault(exc, path, "write the report", "--out") from None
-        raise
 
 
 def build_report(result_dirs: Sequence[str | Path], out: str | Path | None = None, fmt: str = "html") -> Path:

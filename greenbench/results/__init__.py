@@ -10,7 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from greenbench.results.record import SCHEMA_VERSION, STATUSES, RunRecord
-from greenbench.results.store import ResultStore, atomic_write_text, read_record
+from greenbench.results.store import ResultStore, read_record
 
 if TYPE_CHECKING:  # pragma: no cover
     from greenbench.results.frame import COLUMNS, METRICS, aggregate, load_results, record_to_row
@@ -36,7 +36,6 @@ __all__ = [
     "ResultStore",
     "RunRecord",
     "aggregate",
-    "atomic_write_text",
     "load_results",
     "read_record",
     "record_to_row",

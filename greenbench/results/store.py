@@ -25,7 +25,9 @@ from typing import Any, Iterator
 
 from pydantic import ValidationError
 
+from greenbench._version import __version__
 from greenbench.errors import UserError, write_fault
+from greenbench.fsutil import atomic_write_text
 from greenbench.results.record import RunRecord
 
 try:  # POSIX advisory locks; on other systems locking degrades to atomic writes only.
@@ -36,32 +38,6 @@ except ImportError:  # pragma: no cover - Windows
 
 MARKER = ".greenbench-suite"  # the exact name of the suite a results directory belongs to (JSON; not a record)
 RESUME = "what is recorded is kept: run the same command again to resume"
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (temporary file, fsync, rename, fsync dir)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
 
 
 @dataclass
@@ -168,31 +144,16 @@ class ResultStore:
             raise write_fault(exc, path, doing, "--results", RESUME) from None
 
     def _write_marker(self, suite: str) -> None:
-        from greenbench import __version__
-
         text = json.dumps({"suite": suite, "greenbench_version": __version__}, ensure_ascii=False) + "\n"
         path = self.marker_path
         try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=self.root)
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                    fh.write(text)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                try:  # first writer wins: link fails if another process marked the directory meanwhile
-                    os.link(tmp, path)
-                except FileExistsError:
-                    if self.owner() is None:  # an unreadable marker: replace it
-                        os.replace(tmp, path)
-                except OSError:  # a file system without hard links
-                    if not path.exists():
-                        os.replace(tmp, path)
-            finally:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
+            try:  # first writer wins: another process may have marked the directory meanwhile
+                atomic_write_text(path, text, exclusive=True)
+            except FileExistsError:
+                if self.owner() is None:  # an unreadable marker: replace it
+                    atomic_write_text(path, text)
         except OSError as exc:
             raise write_fault(exc, path, "write", "--results", RESUME) from None
-        _fsync_dir(self.root)
 
     # ------------------------------------------------------------------ read
     def scan(self) -> Scan:

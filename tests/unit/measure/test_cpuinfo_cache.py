@@ -138,7 +138,7 @@ def test_an_unwritable_cache_still_answers(tmp_path: Path) -> None:
 
 def test_a_cache_that_cannot_be_written_still_answers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """E.g. a read-only cache directory (simulated: this suite may run as root, who writes anywhere)."""
-    import greenbench.data.cache as cache
+    import greenbench.fsutil as cache
 
     def read_only(path: Path, write: Any) -> None:
         raise PermissionError(13, "Permission denied", str(path))

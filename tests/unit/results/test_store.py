@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from greenbench.fsutil import atomic_write_text
 from greenbench.results import ResultStore, read_record
-from greenbench.results.store import atomic_write_text
 
 
 def test_write_then_scan_round_trip(tmp_path: Path, make_record) -> None:
