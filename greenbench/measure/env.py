@@ -61,7 +61,7 @@ def package_version(*dists: str) -> str | None:
 def versions() -> dict[str, str | None]:
     out = {name: package_version(*dists) for name, dists in PACKAGES.items()}
     if out["greenbench"] is None:  # running from a source tree that is not installed
-        from greenbench import __version__
+        from greenbench._version import __version__
 
         out["greenbench"] = __version__
     return out
