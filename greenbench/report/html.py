@@ -8,7 +8,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from . import fmt
-from .context import Table
+from .sections.base import Table
 
 
 def table_html(table: Table) -> Markup:

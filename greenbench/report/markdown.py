@@ -1,14 +1,20 @@
-"""A short Markdown summary for CI logs and pull-request comments (always under 1 MiB)."""
+"""A short Markdown summary for CI logs and pull-request comments (always under 1 MiB).
+
+Each section writes its own part (``markdown`` in its module under :mod:`.sections`) with
+the helpers here; this module imports no section, so the sections can import it.
+"""
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from . import fmt
-from .context import Section, Table
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .sections.base import Section, Table
 
 MAX_BYTES = 1024 * 1024 - 1024  # stay clear of the 1 MiB limit GitHub puts on comments
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
@@ -33,11 +39,8 @@ def md_table(frame: pd.DataFrame, max_rows: int) -> list[str]:
     return out
 
 
-def _section(ctx: dict[str, Any], sid: str) -> Section:
-    return next(s for s in ctx["sections"] if s.id == sid)
-
-
-def _tables(sec: Section, rows: int, *, first: int | None = None) -> list[str]:
+def md_tables(sec: Section, rows: int, *, first: int | None = None) -> list[str]:
+    """The section's tables (the first ``first`` of them), each with its caption and note."""
     out: list[str] = []
     tables: list[Table] = sec.tables[:first] if first else sec.tables
     for t in tables:
@@ -61,57 +64,9 @@ def _render(ctx: dict[str, Any], rows: int) -> str:
             f"> **{fmt.EST} Estimated energy:** some or all energy figures come from a power model, not a "
             "hardware meter; they carry the mark " + fmt.EST + ".",
         ]
-    out += ["", "## Headline", ""]
-    for card in ctx["headline"]["cards"]:
-        out.append(
-            f"- **{md_escape(card['kicker'])}: {md_escape(card['value'])}** — "
-            + "; ".join(md_escape(x) for x in card["lines"])
-        )
-    if ctx["headline"]["answer"]:
-        out += ["", md_escape(ctx["headline"]["answer"], 600)]
-    head = _section(ctx, "headline")
-    if head.empty:
-        out += ["", md_escape(head.empty, 400)]
-    for n in head.notes:
-        out += ["", f"_{md_escape(n, 600)}_"]
-
-    meth = _section(ctx, "methodology")
-    out += ["", "## Methodology", ""] + [md_escape(p, 2000) + "\n" for p in meth.intro]
-    out += [f"_{md_escape(n, 800)}_\n" for n in meth.notes]
-    out += _tables(meth, rows, first=1)
-
-    comp = _section(ctx, "comparisons")
-    out += ["", "## Comparisons", ""]
-    out += [md_escape(comp.empty)] if comp.empty else _tables(comp, rows)
-
-    tgt = _section(ctx, "targets")
-    if not tgt.empty:
-        out += ["", "## Time and energy to target", ""] + _tables(tgt, rows)
-
-    cmp_ = _section(ctx, "compression")
-    out += ["", "## Compression", ""]
-    out += [md_escape(cmp_.empty)] if cmp_.empty else _tables(cmp_, rows)
-
-    fair = _section(ctx, "fairness")
-    if not fair.empty:
-        out += ["", "## Fairness across classes", ""] + [md_escape(p, 800) for p in fair.intro]
-        out += _tables(fair, min(rows, 10))
-
-    what = _section(ctx, "what-if")
-    out += ["", "## CO₂ what-if", ""]
-    out += [md_escape(what.empty)] if what.empty else [md_escape(p, 800) for p in what.intro] + _tables(what, rows)
-
-    out += ["", "## Failed and skipped runs", ""]
-    fails = ctx["failures"]
-    if not fails:
-        out.append("Every run completed.")
-    for f in fails[:rows]:
-        out.append(
-            f"- **{md_escape(f['status'])}** {md_escape(f['label'], 120)} (`{md_escape(f['run_id'], 80)}`): "
-            f"{md_escape(f['reason'], 300)}"
-        )
-    if len(fails) > rows:
-        out.append(f"- … and {len(fails) - rows} more in the HTML report.")
+    for sec in ctx["sections"]:  # in SECTIONS order; a section without a Markdown form is left out
+        if sec.spec is not None and sec.spec.markdown is not None:
+            out += sec.spec.markdown(sec, rows)
     out += ["", f"_{fmt.EST} estimated energy · {fmt.LOW} low-confidence reading · {fmt.NA} not recorded._", ""]
     return "\n".join(out)
 

@@ -9,6 +9,7 @@ import pytest
 
 from greenbench.report import data as rd
 from greenbench.report import fmt
+from greenbench.report.sections import comparisons, headline, methodology, transparency
 from greenbench.measure.grid import WHAT_IF_COUNTRIES, load_grid_data
 
 
@@ -28,7 +29,7 @@ def test_headline_picks_best_greenest_and_greenest_near_best(make_record, write_
     ]
     res = rd.load([write_records(recs)])
     agg = rd.aggregates(rd.primary(res.df))
-    h = rd.headline(res.df, agg)
+    h = headline.headline(res.df, agg)
     assert h.best["model"] == "cnn"
     assert h.greenest["model"] == "rnn"
     assert h.near_best["model"] == "mlp"
@@ -58,28 +59,28 @@ def test_head_to_head_compares_matched_configurations(make_record, write_records
         recs.append(make_record(backend="tensorflow", model=model, train_s=t * 1.5, kwh=t * 2e-5, accuracy=0.96))
     res = rd.load([write_records(recs)])
     agg = rd.aggregates(rd.primary(res.df))
-    (row,) = rd.head_to_head(agg, "backend")
+    (row,) = comparisons.head_to_head(agg, "backend")
     assert (row["level"], row["reference"], row["matched"]) == ("torch", "tensorflow", 2)
     assert row["time"] == pytest.approx(1 / 1.5)
     assert row["energy"] == pytest.approx(0.5)
     assert row["accuracy_pp"] == pytest.approx(1.0)
-    assert rd.head_to_head(agg, "optimizer") == []  # one level only
+    assert comparisons.head_to_head(agg, "optimizer") == []  # one level only
 
 
 def test_provenance_and_environment_tables(make_record, write_records):
     res = rd.load([write_records([make_record(), make_record(seed=1, machine="other")])])
-    prov = rd.provenance_table(res.df, res.records)
+    prov = methodology.provenance_table(res.df, res.records)
     assert {(p["machine"], p["device"], p["provenance"]) for p in prov} >= {
         ("test-machine", "CPU", "estimated:tdp"),
         ("other", "RAM", "estimated:ram-model"),
     }
     cpu = next(p for p in prov if p["device"] == "CPU")
     assert "TDP" in cpu["meaning"] and cpu["phases"] == 3 and cpu["runs"] == 1
-    env = rd.environment(res.df, res.records)
+    env = methodology.environment(res.df, res.records)
     assert env["machines"] == ["other", "test-machine"]
     assert env["versions"]["torch"] == {"other": "2.13.0", "test-machine": "2.13.0"}
     assert env["system"]["cpu.model"]["other"] == "Synthetic CPU"
-    assert rd.flatten({"memory_bytes": 25_276_514_304, "gpus": [], "os": {"system": "Linux"}}) == {
+    assert methodology.flatten({"memory_bytes": 25_276_514_304, "gpus": [], "os": {"system": "Linux"}}) == {
         "memory_bytes": "25.3 GB (25,276,514,304 bytes)",
         "gpus": "none",
         "os.system": "Linux",
@@ -90,7 +91,7 @@ def test_decode_samples():
     imgs = np.arange(2 * 28 * 28, dtype=np.uint16).astype(np.uint8).reshape(2, 28, 28)
     import base64
 
-    ok = rd.decode_samples(
+    ok = transparency.decode_samples(
         {
             "indices": [5, 9],
             "labels": [1, 2],
@@ -100,8 +101,8 @@ def test_decode_samples():
     )
     assert not isinstance(ok, str)
     assert ok.images.shape == (2, 28, 28) and (ok.images == imgs).all() and ok.indices == [5, 9]
-    assert "not valid base64" in rd.decode_samples({"labels": [1], "predictions": [1], "images_b64": "%%%"})
-    assert rd.decode_samples(None) == "no sample predictions were recorded"
+    assert "not valid base64" in transparency.decode_samples({"labels": [1], "predictions": [1], "images_b64": "%%%"})
+    assert transparency.decode_samples(None) == "no sample predictions were recorded"
 
 
 @pytest.mark.parametrize(
@@ -150,7 +151,7 @@ def test_energy_extras_collapse_numbers_into_one_range_per_key():
         "evaluate": {"energy": {"samples": 3, "ram_power_w": 20.000000000000004, "tracking_mode": "machine"}},
         "latency": {"energy": {"samples": 2, "ram_power_w": 20.0, "tracking_mode": "process"}},
     }
-    rows = rd.energy_extras([{"phases": phases}])
+    rows = methodology.energy_extras([{"phases": phases}])
     assert ("samples", "1 – 3", 3) in rows
     assert ("ram_power_w", "20.0", 3) in rows  # float noise does not make three rows
     assert ("tracking_mode", "machine", 2) in rows and ("tracking_mode", "process", 1) in rows

@@ -403,3 +403,17 @@ def test_report_imports_no_framework_and_no_codecarbon_module(make_record, write
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "ok" in proc.stdout
     assert "what-if" in (tmp_path / "r.html").read_text(encoding="utf-8")
+
+
+def test_every_section_module_is_listed_once_in_SECTIONS():
+    """A section is one module under report/sections/ plus its entry in SECTIONS: a module left out of the
+    list would silently never render."""
+    import pkgutil
+
+    from greenbench.report import sections
+
+    modules = {m.name for m in pkgutil.iter_modules(sections.__path__)} - {"base"}
+    listed = [spec.build.__module__.rsplit(".", 1)[-1] for spec in sections.SECTIONS]
+    assert sorted(listed) == sorted(modules)
+    assert len({spec.id for spec in sections.SECTIONS}) == len(sections.SECTIONS)
+    assert SECTIONS == [(spec.id, spec.title) for spec in sections.SECTIONS]

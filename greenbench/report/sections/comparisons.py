@@ -1,0 +1,192 @@
+"""Comparisons by backend, model and optimizer: per configuration, and one factor at a time."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .. import data as rd
+from .. import fmt, plot
+from ..markdown import md_escape, md_tables
+from .base import Inputs, Section, Spec, Table, pm
+
+
+def head_to_head(agg: pd.DataFrame, factor: str) -> list[dict[str, Any]]:
+    """Each level of ``factor`` against the first, over configurations that differ only in ``factor``.
+
+    Ratios of time, energy and CO₂ are geometric means over the matched configurations;
+    the accuracy difference is a mean in percentage points.
+    """
+    if agg.empty or factor not in agg or agg[factor].nunique() < 2:
+        return []
+    others = [c for c in rd.GROUP_BY if c != factor]
+    levels = sorted(agg[factor].astype(str).unique())
+    ref = levels[0]
+    rows = []
+    metrics = {"time": "train_time_s_mean", "energy": "total_energy_kwh_mean", "co2": "total_co2_kg_mean"}
+    keyed = agg.assign(_k=agg[others].astype(str).agg("|".join, axis=1), _f=agg[factor].astype(str))
+    base = keyed[keyed["_f"] == ref].set_index("_k")
+    for level in levels[1:]:
+        cur = keyed[keyed["_f"] == level].set_index("_k")
+        common = base.index.intersection(cur.index)
+        if common.empty:
+            continue
+        row: dict[str, Any] = {"factor": factor, "level": level, "reference": ref, "matched": len(common)}
+        for name, col in metrics.items():
+            a = pd.to_numeric(cur.loc[common, col], errors="coerce")
+            b = pd.to_numeric(base.loc[common, col], errors="coerce")
+            ok = (a > 0) & (b > 0)
+            row[name] = float(np.exp(np.mean(np.log(a[ok] / b[ok])))) if ok.any() else math.nan
+        da = pd.to_numeric(cur.loc[common, "test_accuracy_mean"], errors="coerce") - pd.to_numeric(
+            base.loc[common, "test_accuracy_mean"], errors="coerce"
+        )
+        row["accuracy_pp"] = float(da.mean() * 100) if da.notna().any() else math.nan
+        row["estimated"] = bool(cur.loc[common, "estimated"].any() or base.loc[common, "estimated"].any())
+        rows.append(row)
+    return rows
+
+
+def figure(
+    agg: pd.DataFrame, axes_varying: Sequence[str], e_unit: tuple[str, float], c_unit: tuple[str, float]
+) -> plot.Img | None:
+    """Accuracy, time, energy and CO₂ per configuration (mean over seeds, 95 % CI bars), by backend."""
+    if agg.empty:
+        return None
+    agg = agg.copy()
+    group_axes = [a for a in axes_varying if a != "backend"]
+    agg["_group"] = [rd.join_label(rd._axis_text(a, r[a]) for a in group_axes) or "all" for _, r in agg.iterrows()]
+    order = agg.groupby("_group")["test_accuracy_mean"].max().sort_values(ascending=True).index.tolist()
+    if len(order) > plot.MAX_ROWS:
+        order = order[-plot.MAX_ROWS:]
+    backends = sorted(agg["backend"].astype(str).unique())
+    pos = {g: i for i, g in enumerate(order)}
+    h = 0.8 / len(backends)
+    metrics = [
+        ("test_accuracy", "Test accuracy (%)", 100.0),
+        ("train_time_s", "Training time (s)", 1.0),
+        ("total_energy_kwh", f"Energy per run ({e_unit[0]})", 1.0 / e_unit[1]),
+        ("total_co2_kg", f"CO₂ per run ({c_unit[0]})", 1.0 / c_unit[1]),
+    ]
+    metrics = [m for m in metrics if pd.to_numeric(agg[f"{m[0]}_mean"], errors="coerce").notna().any()]
+    est = bool(agg["estimated"].any())
+    with plot.theme():
+        fig, axes = plot.new_figure(
+            2.9 * len(metrics) + 1.6,
+            max(2.4, 0.2 * len(order) * len(backends) + 1.3),
+            ncols=len(metrics),
+            sharey=True,
+            squeeze=False,
+        )
+        for ax, (m, title, scale) in zip(axes[0], metrics):
+            for j, b in enumerate(backends):
+                sub = agg[(agg["backend"].astype(str) == b) & agg["_group"].isin(pos)]
+                if sub.empty:
+                    continue
+                y = np.array([pos[g] for g in sub["_group"]]) - 0.4 + h * (j + 0.5)
+                mean = pd.to_numeric(sub[f"{m}_mean"], errors="coerce").to_numpy() * scale
+                lo = pd.to_numeric(sub[f"{m}_ci_low"], errors="coerce").to_numpy() * scale
+                hi = pd.to_numeric(sub[f"{m}_ci_high"], errors="coerce").to_numpy() * scale
+                err = np.vstack([np.where(np.isfinite(lo), mean - lo, 0), np.where(np.isfinite(hi), hi - mean, 0)])
+                color = plot.backend_color(b, backends)
+                if m == "test_accuracy":
+                    ax.errorbar(
+                        mean,
+                        y,
+                        xerr=err,
+                        fmt=plot.backend_marker(b, backends),
+                        color=color,
+                        ms=6,
+                        capsize=2.5,
+                        lw=1.2,
+                        label=b,
+                    )
+                else:
+                    ax.barh(
+                        y,
+                        mean,
+                        height=h * 0.92,
+                        xerr=err,
+                        color=color,
+                        alpha=0.88,
+                        label=b,
+                        error_kw={"capsize": 2.5, "lw": 1.0, "ecolor": "#333"},
+                    )
+            ttl = title + (f" {fmt.EST}" if est and m in ("total_energy_kwh", "total_co2_kg") else "")
+            ax.set_title(ttl)
+            ax.grid(axis="y", visible=False)
+        axes[0][0].set_yticks(range(len(order)), [plot.short(g, 40) for g in order])
+        handles, labels = axes[0][-1].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", ncol=len(backends), fontsize=8)
+        return plot.render(fig, "Bar charts of accuracy, training time, energy and CO₂ per configuration and backend")
+
+
+def _ratio(v: float) -> str:
+    return f"×{v:.2f}" if fmt.finite(v) else fmt.NA
+
+
+def build(inp: Inputs, sec: Section) -> None:
+    res, agg, eu, cu, with_figures = inp.res, inp.agg, inp.eu, inp.cu, inp.with_figures
+    if agg.empty:
+        sec.empty = "No completed runs to compare."
+        return
+    axes = rd.varying_axes(res.df)
+    sec.intro.append(
+        "Mean over seeds per configuration; error bars are 95 % confidence intervals (none with a single seed)."
+    )
+    if with_figures and (img := figure(agg, axes, eu, cu)):
+        sec.figures.append(img)
+    h2h = [r for f in ("backend", "model", "optimizer", "device", "machine") for r in head_to_head(agg, f)]
+    if h2h:
+        t = pd.DataFrame(
+            [
+                {
+                    "factor": r["factor"],
+                    "comparison": f"{r['level']} vs {r['reference']}",
+                    "matched configs": r["matched"],
+                    "training time": _ratio(r["time"]),
+                    "energy": _ratio(r["energy"]) + (f" {fmt.EST}" if r["estimated"] else ""),
+                    "CO₂": _ratio(r["co2"]) + (f" {fmt.EST}" if r["estimated"] else ""),
+                    "accuracy": f"{r['accuracy_pp']:+.2f} pp" if fmt.finite(r["accuracy_pp"]) else fmt.NA,
+                }
+                for r in h2h
+            ]
+        )
+        sec.tables.append(
+            Table(
+                t,
+                caption="Head to head: one factor changed, everything else equal",
+                note="Ratios are geometric means over the configurations that differ only in that factor "
+                "(×1.50 = 50 % more than the reference); accuracy is the mean difference in percentage points."
+                + (f" {fmt.EST} estimated energy." if any(r["estimated"] for r in h2h) else ""),
+            )
+        )
+    rows = []
+    for _, r in agg.sort_values("test_accuracy_mean", ascending=False).iterrows():
+        rows.append(
+            {
+                "configuration": r["config_label"],
+                "seeds": int(r["n"]),
+                "test accuracy": pm(r, "test_accuracy", 100, " %", 4),
+                "training time": pm(r, "train_time_s", 1, " s"),
+                "energy": pm(r, "total_energy_kwh", 1 / eu[1], f" {eu[0]}")
+                + (f" {fmt.EST}" if r["estimated"] else ""),
+                "CO₂": pm(r, "total_co2_kg", 1 / cu[1], f" {cu[0]}") + (f" {fmt.EST}" if r["estimated"] else ""),
+            }
+        )
+    sec.tables.append(
+        Table(
+            pd.DataFrame(rows),
+            caption="Per configuration: mean ± 95 % CI half-width over seeds",
+            note=f"{fmt.EST} estimated energy (not measured)" if agg["estimated"].any() else "",
+        )
+    )
+
+
+def markdown(sec: Section, rows: int) -> list[str]:
+    return ["", "## Comparisons", ""] + ([md_escape(sec.empty)] if sec.empty else md_tables(sec, rows))
+
+
+SECTION = Spec("comparisons", "Comparisons by backend, model and optimizer", build, markdown)

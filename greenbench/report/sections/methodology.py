@@ -1,0 +1,320 @@
+"""Methodology: what was run, how energy was obtained (provenance), the grid, and the environment."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .. import data as rd
+from .. import fmt
+from ..markdown import md_escape, md_tables
+from .base import Inputs, Section, Spec, Table
+
+
+PROVENANCE_TEXT = {
+    "measured:rapl": "measured with RAPL energy counters (Intel/AMD, via the Linux powercap interface)",
+    "measured:nvml": "measured with NVIDIA NVML (board energy counter or sampled power)",
+    "measured:powermetrics": "measured with Apple powermetrics",
+    "measured:intel-power-gadget": "measured with Intel Power Gadget",
+    "estimated:tdp": "estimated from the CPU's thermal design power (TDP) × load, codecarbon's model",
+    "estimated:constant": "estimated from a constant power figure",
+    "estimated:ram-model": "estimated from installed memory size, codecarbon's RAM power model",
+    "estimated:ram": "estimated from installed memory size, codecarbon's RAM power model",
+    "none": "not metered (no such device, or not used by the run)",
+    "disabled": "energy measurement was switched off in the suite",
+    "unavailable": "no energy reading could be obtained",
+}
+
+
+ENERGY_KNOWN_KEYS = {
+    "cpu_kwh",
+    "gpu_kwh",
+    "ram_kwh",
+    "total_kwh",
+    "co2_kg",
+    "energy_source",
+    "provenance",
+    "country",
+    "carbon_intensity_g_per_kwh",
+    "low_confidence",
+}
+
+
+def describe_provenance(value: str) -> str:
+    if value in PROVENANCE_TEXT:
+        return PROVENANCE_TEXT[value]
+    kind, _, how = value.partition(":")
+    if kind in ("measured", "estimated") and how:
+        return f"{kind} ({how})"
+    return value
+
+
+def provenance_table(df: pd.DataFrame, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """How energy was obtained: one row per (machine, device, provenance) with phase counts."""
+    counts: Counter[tuple[str, str, str]] = Counter()
+    runs: dict[tuple[str, str, str], set[int]] = {}
+    for i, rec in enumerate(records):
+        machine = str(df.at[i, "machine"])
+        for phase in (rec.get("phases") or {}).values():
+            energy = (phase or {}).get("energy") if isinstance(phase, dict) else None
+            if not isinstance(energy, dict):
+                continue
+            prov = energy.get("provenance")
+            if isinstance(prov, dict) and prov:
+                items = [(str(k), str(v)) for k, v in prov.items()]
+            else:
+                items = [("all", str(energy.get("energy_source") or "unknown"))]
+            for device, how in items:
+                key = (machine, device, how)
+                counts[key] += 1
+                runs.setdefault(key, set()).add(i)
+    order = {"cpu": 0, "gpu": 1, "ram": 2}
+    out = []
+    for (machine, device, how), n in sorted(
+        counts.items(), key=lambda kv: (kv[0][0], order.get(kv[0][1], 9), kv[0][2])
+    ):
+        out.append(
+            {
+                "machine": machine,
+                "device": device.upper() if device in order else device,
+                "provenance": how,
+                "meaning": describe_provenance(how),
+                "kind": how.partition(":")[0],
+                "phases": n,
+                "runs": len(runs[(machine, device, how)]),
+            }
+        )
+    return out
+
+
+def energy_extras(records: list[dict[str, Any]], limit: int = 20) -> list[tuple[str, str, int]]:
+    """Keys the measurement helper added beyond the known ones: (key, value, phases), most common first.
+
+    Text values are counted per distinct value; numbers (sample counts, power readings) vary from
+    phase to phase, so each numeric key is one row with its range over the phases.
+    """
+    c: Counter[tuple[str, str]] = Counter()
+    numbers: dict[str, list[float]] = {}
+    for rec in records:
+        for phase in (rec.get("phases") or {}).values():
+            energy = (phase or {}).get("energy") if isinstance(phase, dict) else None
+            if not isinstance(energy, dict):
+                continue
+            for k, v in energy.items():
+                if k in ENERGY_KNOWN_KEYS or v is None:
+                    continue
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and fmt.finite(v):
+                    numbers.setdefault(str(k), []).append(float(v))
+                else:
+                    c[(str(k), fmt.truncate(v if not isinstance(v, (dict, list)) else _compact(v), 300))] += 1
+    for k, vals in numbers.items():
+        show = (lambda x: f"{int(x):,}") if all(x.is_integer() for x in vals) else fmt.num
+        lo, hi = show(min(vals)), show(max(vals))
+        text = lo if lo == hi else f"{lo} – {hi}"
+        c[(k, text)] = len(vals)
+    return [(k, v, n) for (k, v), n in c.most_common(limit)]
+
+
+def _compact(v: Any) -> str:
+    if isinstance(v, dict):
+        return ", ".join(f"{k}={_compact(x)}" for k, x in v.items())
+    if isinstance(v, list):
+        return ", ".join(_compact(x) for x in v)
+    return str(v)
+
+
+def flatten(d: Any, prefix: str = "") -> dict[str, str]:
+    """Nested dicts → ``{"a.b": "value"}``; lists joined; long values truncated."""
+    out: dict[str, str] = {}
+    if isinstance(d, dict):
+        for k, v in d.items():
+            key = f"{prefix}.{k}" if prefix else str(k)
+            if isinstance(v, dict) and v:
+                out.update(flatten(v, key))
+            elif str(k).endswith("_bytes") and fmt.finite(v):
+                out[key] = f"{fmt.size(v)} ({int(v):,} bytes)"
+            elif isinstance(v, list) and not v:
+                out[key] = "none"
+            else:
+                out[key] = fmt.truncate(_compact(v) if isinstance(v, (dict, list)) else ("" if v is None else v), 200)
+    return out
+
+
+def environment(df: pd.DataFrame, records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per machine: software versions, system facts, and keys whose value changed between runs."""
+    per_machine: dict[str, list[dict[str, str]]] = {}
+    versions: dict[str, dict[str, str]] = {}
+    for i, rec in enumerate(records):
+        machine = str(df.at[i, "machine"])
+        env = rec.get("env") if isinstance(rec.get("env"), dict) else {}
+        flat = flatten({k: v for k, v in env.items() if k != "versions"})
+        per_machine.setdefault(machine, []).append(flat)
+        v = versions.setdefault(machine, {})
+        v.setdefault("greenbench", str(rec.get("greenbench_version") or ""))
+        if isinstance(env.get("versions"), dict):
+            for pkg, ver in env["versions"].items():
+                if ver is not None:
+                    v.setdefault(str(pkg), fmt.truncate(ver, 80))
+    machines = sorted(per_machine)
+    system: dict[str, dict[str, str]] = {}
+    changed: dict[str, list[str]] = {}
+    for m in machines:
+        flats = per_machine[m]
+        keys = sorted({k for f in flats for k in f})
+        for k in keys:
+            values = {f.get(k, "") for f in flats}
+            system.setdefault(k, {})[m] = flats[0].get(k, "")
+            if len(values) > 1:
+                changed.setdefault(m, []).append(k)
+    packages = sorted({p for v in versions.values() for p in v}, key=lambda p: (p != "greenbench", p))
+    return {
+        "machines": machines,
+        "system": system,
+        "versions": {p: {m: versions[m].get(p, "") for m in machines} for p in packages},
+        "changed": changed,
+    }
+
+
+def build(inp: Inputs, sec: Section) -> None:
+    res = inp.res
+    df = res.df
+    status = df["status"].value_counts().to_dict()
+    seeds = sorted({int(s) for s in df["seed"].dropna()})
+    configs = df.apply(rd.config_key, axis=1).nunique()
+    sec.intro.append(
+        f"{len(df)} runs of {configs} configuration(s) from {len(res.suites)} suite(s) "
+        f"({', '.join(res.suites)}) on {len(res.machines)} machine(s) ({', '.join(res.machines)}): "
+        + ", ".join(f"{n} {s}" for s, n in sorted(status.items()))
+        + f". Seeds: {', '.join(map(str, seeds)) or 'none'}."
+    )
+    sec.intro.append(
+        "Aggregates are the mean over seeds of each configuration with a 95 % confidence interval from "
+        "Student's t (half-width t·s/√n). With one seed there is no interval, and none is drawn."
+    )
+    # training setup
+    setup = []
+    for col, name in [
+        ("dataset", "dataset"),
+        ("train_samples", "training images"),
+        ("test_samples", "test images"),
+        ("epochs", "epochs"),
+        ("batch_size", "batch size"),
+        ("threads", "intra-op threads"),
+    ]:
+        vals = sorted(
+            {
+                str(int(v)) if isinstance(v, (float, np.floating)) and float(v).is_integer() else str(v)
+                for v in df[col].dropna()
+            }
+        )
+        setup.append(f"{name}: {', '.join(vals) if vals else 'full / default'}")
+    targets = sorted({(r.get("metrics") or {}).get("target_accuracy") for r in res.records} - {None}, key=float)
+    setup.append("target accuracy: " + (", ".join(fmt.pct(t) for t in targets) if targets else "none set"))
+    sec.intro.append("Setup — " + "; ".join(setup) + ".")
+
+    # energy provenance
+    prov = provenance_table(df, res.records)
+    kinds = {p["kind"] for p in prov if p["provenance"] != "none"}
+    est_devices = sorted({p["device"] for p in prov if p["kind"] == "estimated"})
+    if "estimated" in kinds:
+        sec.notes.append(
+            f"{fmt.EST} Energy was estimated, not measured, for {', '.join(est_devices)}: the numbers come from a "
+            "power model (listed below), not from a hardware counter, and can be off by tens of percent. Compare "
+            "estimated numbers with each other on the same machine, not with measured numbers."
+        )
+    if not prov:
+        sec.notes.append("No run recorded an energy reading (measurement disabled, unavailable, or no run completed).")
+    lows = sum(
+        1
+        for r in res.records
+        for p in (r.get("phases") or {}).values()
+        if isinstance(p, dict) and isinstance(p.get("energy"), dict) and p["energy"].get("low_confidence")
+    )
+    if lows:
+        sec.notes.append(
+            f"{fmt.LOW} {lows} measured phase(s) were shorter than the suite's minimum phase length "
+            "(energy.min_phase_s) and are flagged low-confidence: the energy meter samples power at intervals, "
+            "so very short windows are dominated by sampling error."
+        )
+    if prov:
+        t = pd.DataFrame(
+            [
+                {
+                    "machine": p["machine"],
+                    "device": p["device"],
+                    "energy obtained by": p["provenance"],
+                    "meaning": p["meaning"],
+                    "runs": p["runs"],
+                    "phases": p["phases"],
+                }
+                for p in prov
+            ]
+        )
+        if len(res.machines) == 1:
+            t = t.drop(columns="machine")
+        sec.tables.append(Table(t, caption="How energy was obtained, per device"))
+    extras = energy_extras(res.records)
+    if extras:
+        sec.tables.append(
+            Table(
+                pd.DataFrame(extras, columns=["detail", "value", "phases"]),
+                caption="Further details recorded by the energy meter",
+            )
+        )
+    # grid
+    grid_rows = (
+        df[df["country"].notna() | df["carbon_intensity_g_per_kwh"].notna()]
+        .groupby(
+            [
+                df["machine"].astype(str),
+                df["country"].fillna("—").astype(str),
+                pd.to_numeric(df["carbon_intensity_g_per_kwh"], errors="coerce").round(1).fillna(-1),
+            ]
+        )
+        .size()
+    )
+    if len(grid_rows):
+        t = pd.DataFrame(
+            [
+                {"machine": m, "country": c, "carbon intensity": f"{ci:g} gCO₂eq/kWh" if ci >= 0 else fmt.NA, "runs": n}
+                for (m, c, ci), n in grid_rows.items()
+            ]
+        )
+        if len(res.machines) == 1:
+            t = t.drop(columns="machine")
+        sec.tables.append(
+            Table(
+                t,
+                caption="Grid carbon intensity used to turn energy into CO₂",
+                note="CO₂ = energy × carbon intensity of the grid configured in the suite "
+                "(energy.country / energy.region).",
+            )
+        )
+    # environment
+    env = environment(df, res.records)
+    if env["versions"]:
+        t = pd.DataFrame([{"package": p, **vals} for p, vals in env["versions"].items()])
+        sec.tables.append(Table(t, caption="Software versions"))
+    if env["system"]:
+        t = pd.DataFrame([{"key": k, **vals} for k, vals in env["system"].items()])
+        sec.tables.append(
+            Table(t, caption="Hardware and system (environment fingerprint of the first run per machine)")
+        )
+    for m, keys in env["changed"].items():
+        sec.notes.append(
+            f"On {m}, these environment values changed between runs: {', '.join(keys[:20])}"
+            + (" …" if len(keys) > 20 else "")
+            + "."
+        )
+
+
+def markdown(sec: Section, rows: int) -> list[str]:
+    out = ["", "## Methodology", ""] + [md_escape(p, 2000) + "\n" for p in sec.intro]
+    out += [f"_{md_escape(n, 800)}_\n" for n in sec.notes]
+    return out + md_tables(sec, rows, first=1)
+
+
+SECTION = Spec("methodology", "Methodology", build, markdown)
