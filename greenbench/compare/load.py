@@ -17,7 +17,7 @@ import pandas as pd
 
 from greenbench.errors import UserError
 from greenbench.results.frame import COLUMNS, record_to_row
-from greenbench.results.store import ResultStore, read_record
+from greenbench.results.walk import find_records
 
 # Config keys that say where or how a run was executed, never what it computes; plus the
 # seed, whose runs are the samples of a workload. Everything else identifies the workload.
@@ -81,25 +81,6 @@ def workload_key(ident: dict[str, str], fields: Iterable[str]) -> str:
     return hashlib.sha256(json.dumps(sub, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def record_dirs(path: Path) -> list[Path]:
-    """``path`` and every folder below it that holds ``*.json`` records (hidden folders and logs skipped)."""
-    found, seen = [], set()
-    stack = [path]
-    while stack:
-        d = stack.pop()
-        real = d.resolve()
-        if real in seen:  # a symlink loop
-            continue
-        seen.add(real)
-        if any(d.glob("*.json")):
-            found.append(d)
-        stack.extend(
-            sorted((c for c in d.iterdir() if c.is_dir() and not c.name.startswith(".") and c.name != "logs"),
-                   reverse=True)
-        )
-    return found
-
-
 def _env_facts(rec: dict[str, Any]) -> dict[str, Any]:
     env = rec.get("env") or {}
     env = env if isinstance(env, dict) else {}
@@ -126,18 +107,12 @@ def _read(paths: Sequence[Path], side: str) -> tuple[list[tuple[dict[str, Any], 
     for p in paths:
         if not p.exists():
             raise UserError(f"{side}: {p}: no such results directory or record file")
-        if p.is_file():
-            try:
-                records.append((read_record(p), str(p.parent)))
-            except ValueError as exc:
-                raise UserError(f"{side}: {p}: {exc}") from None
-            continue
-        before = len(records)
-        for d in record_dirs(p):
-            scan = ResultStore(d).scan()
-            records.extend((rec, str(d)) for rec in scan.records.values())
-            corrupt.extend((str(f), why) for f, why in scan.corrupt)
-        if len(records) == before:
+        found = find_records(p, deep=True)
+        if found.corrupt and p.is_file():  # a record file named outright must be one
+            raise UserError(f"{side}: {p}: {found.corrupt[0][1]}")
+        records.extend(found.records)
+        corrupt.extend(found.corrupt)
+        if not found.records:
             if corrupt:
                 f, why = corrupt[0]
                 raise UserError(f"{side}: {p} holds no readable run record ({len(corrupt)} unreadable, e.g. {f}: {why})")

@@ -12,8 +12,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from greenbench.errors import UserError
-from greenbench.results.store import ResultStore, read_record
+from greenbench.results.walk import find_records
 
 # Columns every frame has, in this order (more may follow).
 CONFIG_COLUMNS = [
@@ -205,15 +204,10 @@ def iter_records(paths: str | Path | Sequence[str | Path]) -> Iterable[tuple[dic
     if isinstance(paths, (str, Path)):
         paths = [paths]
     for p in map(Path, paths):
-        if p.is_file():
-            yield read_record(p), str(p.parent)
-        elif p.is_dir():
-            dirs = [p] + sorted(d for d in p.iterdir() if d.is_dir() and not d.name.startswith("."))
-            for d in dirs:
-                for run_id, rec in ResultStore(d).scan().records.items():
-                    yield rec, str(d)
-        else:
-            raise UserError(f"{p}: no such results directory or record file")
+        found = find_records(p)
+        if found.corrupt and p.is_file():  # a record file named outright must be one
+            raise ValueError(found.corrupt[0][1])
+        yield from found.records
 
 
 def records_frame(records: Iterable[tuple[dict[str, Any], str]]) -> pd.DataFrame:
