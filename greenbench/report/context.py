@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Any
 
-from greenbench import __version__
+from greenbench._version import __version__
 
 from . import data as rd
 from .sections import SECTIONS as _SPECS
