@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from greenbench.results.frame import aggregate as aggregate_results
     from greenbench.results.frame import load_results
-    from greenbench.runner.local import SuiteOutcome
+    from greenbench.runner.outcome import SuiteOutcome
 
 DEFAULT_RESULTS = Path("results")
 DEFAULT_REPORTS = Path("reports")

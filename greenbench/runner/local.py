@@ -14,13 +14,13 @@ import os
 import signal
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from greenbench.errors import UserError
 from greenbench.results.store import ResultStore
 from greenbench.runner.base import Dispatcher, Event
+from greenbench.runner.outcome import SuiteOutcome
 from greenbench.runner.records import base_record, now_iso, tail
 from greenbench.suite.plan import RunSpec, group_by_workload
 
@@ -234,23 +234,6 @@ class LocalDispatcher(Dispatcher):
 
 
 # --------------------------------------------------------------------------- orchestration
-@dataclass
-class SuiteOutcome:
-    results_dir: Path
-    planned: int
-    executed: int = 0
-    resumed: int = 0
-    counts: dict[str, int] = field(default_factory=dict)
-    corrupt: list[tuple[Path, str]] = field(default_factory=list)
-    busy: list[str] = field(default_factory=list)  # workloads another process was running
-    interrupted_by: str | None = None  # "SIGINT" or "SIGTERM" when the suite was stopped
-    wall_s: float = 0.0
-
-    @property
-    def interrupted(self) -> bool:
-        return self.interrupted_by is not None
-
-
 def _framework_skip(spec: RunSpec) -> str | None:
     from greenbench.backends.base import framework_installed
 

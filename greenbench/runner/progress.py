@@ -20,7 +20,7 @@ from greenbench.suite.plan import RunSpec, group_by_workload
 if TYPE_CHECKING:  # pragma: no cover
     from pathlib import Path
 
-    from greenbench.runner.local import SuiteOutcome
+    from greenbench.runner.outcome import SuiteOutcome
     from greenbench.suite.schema import Suite
 
 _STATUS_STYLE = {"completed": "green", "failed": "red", "skipped": "yellow", "interrupted": "magenta"}
