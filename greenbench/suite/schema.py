@@ -207,6 +207,9 @@ class EnergyConfig(_Strict):
             raise ValueError(f"{v!r} is not an ISO 3166-1 alpha-3 country code (e.g. USA, FRA, DEU)")
         code = v.upper()
         # Only codes codecarbon has a carbon intensity for: an unknown one would silently fall back.
+        # The one import that runs back up (suite -> measure, while measure/settings reads EnergyConfig):
+        # measure/grid is a leaf (standard library only, no greenbench module) that reads the grid table
+        # codecarbon ships; the report's what-if section reads it too. Imported here, when a country is checked.
         from greenbench.measure.grid import load_grid_data
 
         grid = load_grid_data()
