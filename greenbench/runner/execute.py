@@ -5,14 +5,13 @@ One workload = one trained model: ``setup`` (data, initial weights, build) and `
 method, ``none`` first) gets ``compress`` (except ``none``), ``evaluate``, ``latency``
 (batch-1 predictions) and ``inference`` (throughput over the test set) windows. The
 runner, not the backend, opens every measured window, and the backend synchronizes the
-device at each boundary.
+device at each boundary. At the start of the ``setup``, ``train``, ``evaluate`` and ``compress``
+windows the worker's phase hooks run (:mod:`greenbench.runner.hooks`; none in production).
 """
 
 from __future__ import annotations
 
 import base64
-import os
-import signal
 import time
 import traceback
 from contextlib import ExitStack
@@ -21,45 +20,13 @@ from typing import Any, Iterator
 import numpy as np
 
 from greenbench.backends.base import Backend, CompressedModel, EpochStats, Evaluation, Hooks, TrainData, Unsupported
+from greenbench.runner import hooks as phase_hooks
 from greenbench.runner.records import base_record, now_iso
 from greenbench.suite.plan import RunSpec
 
 SAMPLE_COUNT = 24  # test images whose predictions every record keeps (the report shows them)
 SAMPLE_SEED = 20240601  # fixed: every run, both backends, shows the same images
 WARMUP_PREDICTIONS = 5
-
-FAULT_ENV = "GREENBENCH_FAULT"
-
-
-def inject_fault(point: str, spec: RunSpec) -> None:
-    """Test hook: ``GREENBENCH_FAULT=<kind>@<point>[:<run-id part>]`` makes a worker misbehave on purpose.
-
-    kinds: ``raise``, ``segfault``, ``abort``, ``kill`` (as the OOM killer does), ``hang``, ``exit``,
-    ``sleep=<seconds>`` (a slowdown). points: ``setup``, ``train``, ``evaluate``, ``compress``.
-    Used by the runner's failure tests; unset in normal use.
-    """
-    value = os.environ.get(FAULT_ENV)
-    if not value:
-        return
-    kind, _, where = value.partition("@")
-    at, _, match = where.partition(":")
-    if at != point or (match and match not in spec.run_id):
-        return
-    print(f"greenbench: injected fault {kind!r} at {point}", flush=True)
-    if kind == "raise":
-        raise RuntimeError(f"injected failure at {point}")
-    if kind == "segfault":
-        os.kill(os.getpid(), signal.SIGSEGV)
-    if kind == "abort":
-        os.abort()
-    if kind == "kill":
-        os.kill(os.getpid(), signal.SIGKILL)
-    if kind == "hang":
-        time.sleep(10**6)
-    if kind == "exit":
-        os._exit(3)
-    if kind.startswith("sleep="):
-        time.sleep(float(kind.split("=", 1)[1]))
 
 
 def sample_indices(n_test: int) -> np.ndarray:
@@ -186,7 +153,7 @@ class WorkloadExecutor:
         wid = first.workload_id
 
         with meter.phase("setup"):
-            inject_fault("setup", first)
+            phase_hooks.at_phase("setup", first)
             data, x_test_u8 = self._load(first)
             from greenbench.workloads import initial_weights
 
@@ -230,7 +197,7 @@ class WorkloadExecutor:
             return False
 
         with meter.phase("train"):
-            inject_fault("train", first)
+            phase_hooks.at_phase("train", first)
             backend.train(data, Hooks(on_epoch_begin=on_epoch_begin, on_epoch_end=on_epoch_end))
         stack.close()
         yield from events
@@ -238,7 +205,7 @@ class WorkloadExecutor:
 
         trained = backend.compress("none", data)
         with meter.phase("evaluate"):
-            inject_fault("evaluate", first)
+            phase_hooks.at_phase("evaluate", first)
             baseline = backend.evaluate(trained, data.x_test, data.y_test)
         shared = meter.take()  # setup, train (+ epochs), evaluate of the uncompressed model
         trained_size = trained.size_bytes()
@@ -261,7 +228,7 @@ class WorkloadExecutor:
             else:
                 try:
                     with meter.phase("compress"):
-                        inject_fault("compress", spec)
+                        phase_hooks.at_phase("compress", spec)
                         model = backend.compress(spec.compression, data)
                 except Unsupported as exc:
                     yield unfinished(spec, "skipped", f"{spec.backend} cannot apply {spec.compression} to "

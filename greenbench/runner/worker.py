@@ -6,6 +6,8 @@ Protocol over a ``multiprocessing`` pipe: once its framework is imported the wor
 ``{"type": "done"}``.
 While a workload runs, the worker's stdout and stderr (file descriptors 1 and 2, so
 native libraries' output too) go to that workload's log file.
+At start, before its framework, the worker loads the plugins named in ``GREENBENCH_WORKER_PLUGINS``
+(:mod:`greenbench.runner.hooks`, the phase-hook seam; none in normal use).
 """
 
 from __future__ import annotations
@@ -84,6 +86,9 @@ def worker_main(conn: Any, backend_name: str, env: dict[str, Any], startup_log: 
         except OSError:  # an unwritable log costs only the log: the parent reports unwritable results
             pass
     faulthandler.enable()  # a segfault leaves a Python stack in the log
+    from greenbench.runner import hooks
+
+    hooks.load_plugins()  # $GREENBENCH_WORKER_PLUGINS: the phase-hook seam, empty in production
     from greenbench.runner.execute import WorkloadExecutor
     from greenbench.suite.plan import RunSpec
 

@@ -25,6 +25,7 @@ from greenbench.results import ResultStore
 from greenbench.suite.schema import suite_slug
 
 from e2e_support import ROOT, SMOKE, run_cli
+from fault_injection import fault_env
 from fs_support import fill, read_only, snapshot, temporaries, tmpfs
 from process_support import gone
 
@@ -261,7 +262,7 @@ def test_run_on_a_disk_that_fills_up_keeps_what_is_recorded_and_resumes(
     out = small_fs / "results"
     suite = tiny_suite(tmp_path)
     args = ["run", str(suite), "--results", str(out), "--quiet"]
-    env = {**os.environ, "COLUMNS": "200", "GREENBENCH_FAULT": "sleep=15@train:-s1-"}  # hold the second workload
+    env = fault_env("sleep=15@train:-s1-", {**os.environ, "COLUMNS": "200"})  # hold the second workload
     proc = subprocess.Popen([sys.executable, "-m", "greenbench", *args], cwd=ROOT, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 240
@@ -355,7 +356,7 @@ def test_ctrl_c_at_any_moment_exits_130_without_a_traceback(tmp_path: Path, mnis
     out = tmp_path / "results"
     env = {**os.environ, "COLUMNS": "200"}
     if moment == "between-workloads":
-        env["GREENBENCH_FAULT"] = "sleep=60@train:-s1-"  # hold the second workload in training
+        env = fault_env("sleep=60@train:-s1-", env)  # hold the second workload in training
     # A terminal's foreground job: its own process group, SIGINT at its default. Ctrl-C goes to the group.
     proc = subprocess.Popen([sys.executable, "-m", "greenbench", "run", str(tiny_suite(tmp_path)), "--results",
                              str(out)], cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -18,6 +18,7 @@ from greenbench.results import COLUMNS
 from greenbench.suite import expand, load_suite
 
 from e2e_support import ROOT, SMOKE, run_cli
+from fault_injection import fault_env
 from machine_support import probe_sensors
 from process_support import gone
 
@@ -166,7 +167,7 @@ def test_report_and_exports_from_real_results(smoke_results: Path, tmp_path: Pat
 def _start_training(out: Path) -> tuple[subprocess.Popen, list[str], int]:
     """Start a one-workload run held in training by a test-only delay; return it, its args and its worker's pid."""
     args = ["run", str(SMOKE), "--results", str(out), "--only", "backend=torch,model=mlp", "--quiet"]
-    env = {**os.environ, "COLUMNS": "200", "GREENBENCH_FAULT": "sleep=60@train"}
+    env = fault_env("sleep=60@train", {**os.environ, "COLUMNS": "200"})
     # Started as from a terminal: a test run launched in the background of a non-interactive shell
     # inherits SIGINT *ignored*, and Python (rightly) keeps ignoring it — Ctrl-C is not for background jobs.
     proc = subprocess.Popen([sys.executable, "-m", "greenbench", *args], cwd=ROOT, env=env,

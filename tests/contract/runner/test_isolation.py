@@ -1,7 +1,7 @@
 """Isolation: a worker that raises, segfaults, is killed or hangs costs only its own runs.
 
 These run the real runner with the real torch backend on a tiny MNIST subset; the
-misbehaviour is injected with GREENBENCH_FAULT (see greenbench/runner/execute.py).
+misbehaviour is injected with GREENBENCH_FAULT by the worker plugin tests/fault_injection.py.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import pytest
 
 from greenbench.api import plan_suite, run_suite
 from greenbench.backends.base import framework_installed
+
+import fault_injection
 
 pytestmark = [
     pytest.mark.slow,
@@ -39,7 +41,7 @@ def _run(tmp_path: Path, monkeypatch, fault: str | None, timeout: float = 120, c
     suite_file = tmp_path / "suite.yaml"
     suite_file.write_text(SUITE.format(timeout=timeout, compression=compression))
     if fault:
-        monkeypatch.setenv("GREENBENCH_FAULT", fault)
+        fault_injection.enable(monkeypatch, fault)
     suite, runs = plan_suite(suite_file)
     outcome = run_suite(suite, runs, results_dir=tmp_path / "results")
     records = {p.stem: json.loads(p.read_text()) for p in (tmp_path / "results").glob("*.json")}

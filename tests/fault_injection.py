@@ -1,0 +1,66 @@
+"""Fault injection for the runner's failure tests: a worker plugin (see greenbench/runner/hooks.py).
+
+``GREENBENCH_FAULT=<kind>@<point>[:<run-id part>]`` makes a worker misbehave on purpose at phase
+point ``setup``, ``train``, ``evaluate`` or ``compress`` (of runs whose id contains the part, if
+given). kinds: ``raise``, ``segfault``, ``abort``, ``kill`` (as the OOM killer does), ``hang``,
+``exit`` (code 3), ``sleep=<seconds>`` (a slowdown). The worker prints ``greenbench: injected
+fault ...`` to its log first.
+
+The product knows nothing of this: a test enables the plugin in the workers it starts with
+:func:`enable` (a runner started in the test process) or :func:`fault_env` (a ``greenbench``
+command in a subprocess), which set ``GREENBENCH_WORKER_PLUGINS=fault_injection`` and put this
+folder on the import path.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+FAULT_ENV = "GREENBENCH_FAULT"
+PLUGINS_ENV = "GREENBENCH_WORKER_PLUGINS"  # greenbench.runner.hooks.PLUGINS_ENV (not imported: no greenbench here)
+TESTS_DIR = Path(__file__).resolve().parent
+
+
+def at_phase(point: str, spec: Any) -> None:
+    """The phase hook: misbehave as ``$GREENBENCH_FAULT`` says when it names this point (and run)."""
+    value = os.environ.get(FAULT_ENV)
+    if not value:
+        return
+    kind, _, where = value.partition("@")
+    at, _, match = where.partition(":")
+    if at != point or (match and match not in spec.run_id):
+        return
+    print(f"greenbench: injected fault {kind!r} at {point}", flush=True)
+    if kind == "raise":
+        raise RuntimeError(f"injected failure at {point}")
+    if kind == "segfault":
+        os.kill(os.getpid(), signal.SIGSEGV)
+    if kind == "abort":
+        os.abort()
+    if kind == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    if kind == "hang":
+        time.sleep(10**6)
+    if kind == "exit":
+        os._exit(3)
+    if kind.startswith("sleep="):
+        time.sleep(float(kind.split("=", 1)[1]))
+
+
+def fault_env(fault: str, env: dict[str, str] | None = None) -> dict[str, str]:
+    """The variables a ``greenbench`` subprocess needs for its workers to inject ``fault``, added to
+    ``env`` (default: this process's environment)."""
+    base = dict(os.environ if env is None else env)
+    path = [str(TESTS_DIR), *filter(None, base.get("PYTHONPATH", "").split(os.pathsep))]
+    return {**base, FAULT_ENV: fault, PLUGINS_ENV: "fault_injection", "PYTHONPATH": os.pathsep.join(path)}
+
+
+def enable(monkeypatch: Any, fault: str) -> None:
+    """Inject ``fault`` in the workers a runner started by this test process spawns (they inherit the
+    environment and this process's ``sys.path``, which holds the tests folder)."""
+    monkeypatch.setenv(PLUGINS_ENV, "fault_injection")
+    monkeypatch.setenv(FAULT_ENV, fault)
