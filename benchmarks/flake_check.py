@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -28,6 +29,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 NO_TESTS = 5  # pytest's exit code when the selection is empty (e.g. a framework session with nothing to do)
+
+
+def _sigint_default() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def sessions() -> list[str | None]:
@@ -99,8 +104,11 @@ def main(argv: list[str]) -> int:
                        f"--junitxml={xml}", *([f"--framework={session}"] if session else []), *selection]
                 began = time.monotonic()
                 with log.open("w") as fh:
+                    # pytest starts as from a terminal (SIGINT at its default) even when this script runs
+                    # in the background of a non-interactive shell, which starts its children with SIGINT ignored
                     code = subprocess.call(cmd, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT,
-                                           env={**os.environ, **({"GREENBENCH_TEST_SESSION": session} if session else {})})
+                                           env={**os.environ, **({"GREENBENCH_TEST_SESSION": session} if session else {})},
+                                           preexec_fn=_sigint_default if os.name == "posix" else None)
                 took = time.monotonic() - began
                 if xml.is_file():
                     failed, counts = failures(xml)
