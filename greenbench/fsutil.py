@@ -36,9 +36,7 @@ def atomic_write(path: Path, write: Callable[[Path], None], *, exclusive: bool =
         write(tmp)
         with open(tmp, "rb+") as fh:  # a full disk may only show when the data reaches it
             os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        os.chmod(tmp, 0o666 & ~_umask())
         if exclusive:
             _link(tmp, path)
         else:
@@ -68,6 +66,20 @@ def _link(tmp: Path, path: Path) -> None:
         if path.exists():
             raise FileExistsError(17, "File exists", str(path)) from None
         os.replace(tmp, path)
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux tells it (threads may be creating files)."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o077)  # elsewhere set and put back: meanwhile, anything created is more private, never more open
+    os.umask(mask)
+    return mask
 
 
 def _fsync_dir(path: Path) -> None:
