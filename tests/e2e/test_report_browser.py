@@ -32,6 +32,7 @@ CHROMEDRIVER = _find("chromedriver")
 
 pytestmark = [
     pytest.mark.browser,
+    pytest.mark.requires("chromium"),  # CI promises it: there a skip fails (tests/capabilities.py)
     pytest.mark.skipif(
         CHROMIUM is None or CHROMEDRIVER is None,
         reason="needs headless Chromium and chromedriver (Debian: chromium, chromium-driver)",

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from network_support import offline_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -106,13 +107,6 @@ def test_only_filter_selects_a_subset() -> None:
     assert "4 runs (2 trainings" in proc.stdout
 
 
-def test_env_json_is_a_fingerprint() -> None:
-    proc = cli("env", "--json")
-    assert proc.returncode == 0, proc.stderr
-    fp = json.loads(proc.stdout)
-    assert fp["machine"] and "python" in json.dumps(fp)
-
-
 def test_unknown_option_is_a_usage_error() -> None:
     proc = cli("run", "suites/smoke.yaml", "--bogus")
     assert proc.returncode == 2 and "No such option" in proc.stderr
@@ -120,18 +114,9 @@ def test_unknown_option_is_a_usage_error() -> None:
 
 def test_run_without_data_is_one_line_exit_2_and_records_nothing(tmp_path: Path) -> None:
     """Offline, no copy anywhere: one message naming the missing files and the ways to provide them."""
-    hook = tmp_path / "hook"
-    hook.mkdir()
-    (hook / "sitecustomize.py").write_text(  # no network in this process, wherever the test runs
-        "import sys\n"
-        "def _no_net(event, args):\n"
-        "    if event in ('socket.getaddrinfo', 'socket.connect'):\n"
-        "        raise OSError('network disabled by the test')\n"
-        "sys.addaudithook(_no_net)\n"
-    )
+    offline, attempts = offline_env(tmp_path)  # no network in the child, wherever the test runs (checked)
     env = {k: v for k, v in os.environ.items() if k != "GREENBENCH_DATA_DIR"}
-    env.update(COLUMNS="250", GREENBENCH_CACHE_DIR=str(tmp_path / "cache"),
-               PYTHONPATH=f"{hook}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    env.update(COLUMNS="250", GREENBENCH_CACHE_DIR=str(tmp_path / "cache"), **offline)
     out = tmp_path / "results"
     proc = subprocess.run([sys.executable, "-m", "greenbench", "run", "suites/smoke.yaml", "--results", str(out)],
                           cwd=ROOT, capture_output=True, text=True, env=env, timeout=120)
@@ -140,6 +125,7 @@ def test_run_without_data_is_one_line_exit_2_and_records_nothing(tmp_path: Path)
     assert line.startswith("error: MNIST data not found: missing train-images-idx3-ubyte.gz")
     assert "GREENBENCH_DATA_DIR" in line and "Traceback" not in proc.stderr
     assert not list(out.glob("*.json"))
+    assert attempts.exists()  # it tried the download mirrors, and the hook refused them
 
 
 @pytest.mark.parametrize(("command", "usage"), [

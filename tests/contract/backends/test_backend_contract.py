@@ -5,6 +5,10 @@ session (tests/framework_guard.py)."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from typing import Any
 
 import numpy as np
@@ -226,3 +230,27 @@ def test_initial_weights_round_trip(build: Any, backend: str, model: str) -> Non
     be = build(backend, model, arch, seed=5)
     diff, where = max_weight_diff(be.canonical_weights(), initial_weights(be.spec))
     assert diff == 0.0, f"{backend}: {where} changed by {diff} on load/export"
+
+
+_THREADS_PROBE = """
+import json
+from greenbench.backends.base import get_backend
+from greenbench.suite import expand, parse_suite
+spec = expand(parse_suite({{"name": "threads", "matrix": {{"backend": [{backend!r}], "model": ["mlp"]}},
+                            "models": {{"mlp": {{"hidden": [8]}}}}, "training": {{"threads": {threads}}}}}))[0]
+be = get_backend({backend!r})
+be.setup(spec)
+print(json.dumps(be.threads()))
+"""
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_threads_follow_the_spec_not_the_machine(backend: str) -> None:
+    """A thread count other than this machine's core count, in a fresh process (TensorFlow fixes its pools once)."""
+    _backend(backend)
+    threads = 1 if (os.cpu_count() or 1) > 1 else 2
+    done = subprocess.run([sys.executable, "-c", _THREADS_PROBE.format(backend=backend, threads=threads)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    assert got == {"intra_op": threads, "inter_op": parity.INTER_OP_THREADS}

@@ -145,5 +145,6 @@ def test_every_method_runs_or_says_why(built: Any, mnist_data: Any, backend: str
         if not (method == "int8-dynamic" and backend == "torch"):
             np.testing.assert_allclose(single, logits[:1], rtol=1e-3, atol=1e-3)
         nonzero, total = compressed.parameter_stats()
-        assert 0 < nonzero <= total and compressed.size_bytes() > 0
+        # At least a byte per stored non-zero weight (int8 is the smallest format here), as serialized.
+        assert 0 < nonzero <= total and compressed.size_bytes() >= nonzero
         assert compressed.method == method

@@ -20,10 +20,10 @@ def test_prunes_exactly_k_smallest_magnitudes() -> None:
     masks = global_magnitude_masks(weights, 0.9)
     n = sum(w.size for w in weights)
     assert sum(int((m == 0).sum()) for m in masks) == round(0.9 * n)
-    kept = np.concatenate([np.abs(w[m == 1]) for w, m in zip(weights, masks)])
-    pruned = np.concatenate([np.abs(w[m == 0]) for w, m in zip(weights, masks)])
+    kept = np.concatenate([np.abs(w[m == 1]) for w, m in zip(weights, masks, strict=True)])
+    pruned = np.concatenate([np.abs(w[m == 0]) for w, m in zip(weights, masks, strict=True)])
     assert pruned.max() < kept.min()
-    assert sparsity_of([w * m for w, m in zip(weights, masks)]) == pytest.approx(0.9, abs=1 / n)
+    assert sparsity_of([w * m for w, m in zip(weights, masks, strict=True)]) == pytest.approx(0.9, abs=1 / n)
 
 
 def test_masks_do_not_depend_on_layout_or_order() -> None:

@@ -43,6 +43,7 @@ def test_fashion_is_not_confused_with_mnist(mnist_dir: Path, monkeypatch: pytest
         load_dataset("fashion-mnist", download=False)
 
 
+@pytest.mark.requires("fashion-mnist")  # CI promises it: there a skip fails (tests/capabilities.py)
 @pytest.mark.skipif(not DEBIAN_FASHION.is_dir(), reason="Debian's dataset-fashion-mnist package is not installed")
 def test_real_fashion_mnist_from_the_debian_package() -> None:
     ds = load_dataset("fashion-mnist", download=False, progress=False)
