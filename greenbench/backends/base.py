@@ -12,11 +12,14 @@ Data crossing this boundary is plain numpy / Python, never framework tensors.
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, ClassVar, Protocol
 
 import numpy as np
+
+# The registry (one entry per backend: its class, package, extra, versions, colour) lives in a
+# standard-library-only leaf that the schema and the parent process read; re-exported here.
+from greenbench.backends.registry import BackendInfo, backend_info, framework_installed, register_backend
 
 if TYPE_CHECKING:  # pragma: no cover
     from greenbench.suite.plan import RunSpec
@@ -137,28 +140,9 @@ class Unsupported(Exception):
     """Raised by a backend for a combination it cannot run; becomes a ``skipped`` record."""
 
 
-# Lazy registry: name → "module:Class". Adding a backend is one folder and one line here.
-REGISTRY: dict[str, str] = {
-    "torch": "greenbench.backends.torch.backend:TorchBackend",
-    "tensorflow": "greenbench.backends.tensorflow.backend:TensorFlowBackend",
-}
-
-
 def get_backend(name: str) -> Backend:
     """Import and instantiate backend ``name`` (this imports its framework)."""
-    try:
-        target = REGISTRY[name]
-    except KeyError:
-        raise ValueError(f"unknown backend {name!r}; known: {', '.join(REGISTRY)}") from None
-    module, cls = target.split(":")
-    return getattr(importlib.import_module(module), cls)()
-
-
-def framework_installed(name: str) -> bool:
-    """Whether backend ``name``'s framework can be imported, without importing it."""
-    import importlib.util
-
-    return importlib.util.find_spec({"torch": "torch", "tensorflow": "tensorflow"}[name]) is not None
+    return backend_info(name).load()
 
 
 __all__ = [
@@ -169,7 +153,9 @@ __all__ = [
     "Hooks",
     "TrainData",
     "Unsupported",
-    "REGISTRY",
+    "BackendInfo",
+    "backend_info",
     "get_backend",
     "framework_installed",
+    "register_backend",
 ]

@@ -11,13 +11,17 @@ from typing import Any, Callable, Iterable
 
 import pandas as pd
 
+from greenbench.backends.registry import BUILTIN
 from greenbench.compare.load import Side
 
 # (column, label, which runs the library matters for: None for all)
+# The built-in backends' version keys (from their registry entries) matter for their own runs.
+def _runs_of(backend: str) -> Callable[[pd.DataFrame], pd.Series]:
+    return lambda df: df["backend"] == backend
+
+
 _VERSIONS: list[tuple[str, str, Callable[[pd.DataFrame], pd.Series] | None]] = [
-    ("torch_version", "torch", lambda df: df["backend"] == "torch"),
-    ("tensorflow_version", "tensorflow", lambda df: df["backend"] == "tensorflow"),
-    ("keras_version", "keras", lambda df: df["backend"] == "tensorflow"),
+    *[(f"{key}_version", key, _runs_of(b.name)) for b in BUILTIN for key in b.version_keys],
     ("codecarbon_version", "codecarbon", None),
     ("numpy_version", "numpy", None),
     ("python_version", "python", None),

@@ -15,6 +15,7 @@ from typing import Any, Iterable, Sequence
 
 import pandas as pd
 
+from greenbench.backends.registry import BUILTIN
 from greenbench.errors import UserError
 from greenbench.results.frame import COLUMNS, record_to_row
 from greenbench.results.walk import find_records
@@ -43,7 +44,9 @@ WORKLOAD_COLUMNS = [
 ]
 LABEL_COLUMNS = ["backend", "model", "device", "optimizer", "compression"]
 # Extra per-run facts from the environment fingerprint that the frame does not carry.
-ENV_COLUMNS = ["numpy_version", "keras_version", "python_version", "os", "usable_cores", "gpus"]
+# Besides numpy: the version keys of the built-in backends beyond their framework's own (keras).
+EXTRA_VERSION_KEYS = ["numpy", *[k for b in BUILTIN for k in b.version_keys[1:]]]
+ENV_COLUMNS = [*[f"{k}_version" for k in EXTRA_VERSION_KEYS], "python_version", "os", "usable_cores", "gpus"]
 
 
 @dataclass
@@ -92,8 +95,7 @@ def _env_facts(rec: dict[str, Any]) -> dict[str, Any]:
     names = sorted(str(g.get("name")) for g in gpus if isinstance(g, dict) and g.get("name"))
     os_name = osi.get("distro") or osi.get("system")
     return {
-        "numpy_version": versions.get("numpy"),
-        "keras_version": versions.get("keras"),
+        **{f"{k}_version": versions.get(k) for k in EXTRA_VERSION_KEYS},
         "python_version": py.get("version") if isinstance(py, dict) else py if isinstance(py, str) else None,
         "os": os_name,
         "usable_cores": cpu.get("usable_cores"),

@@ -25,18 +25,30 @@ MACHINE_ENV = "GREENBENCH_MACHINE"
 # Where Linux exposes RAPL energy counters (module-level so tests can point it at a fake tree).
 POWERCAP_ROOT = Path("/sys/class/powercap")
 
-# Distribution names to ask importlib.metadata for; the first one installed wins.
-PACKAGES: dict[str, tuple[str, ...]] = {
+# Distribution names to ask importlib.metadata for; the first one installed wins. The backends'
+# frameworks come between these, from their registry entries (see packages()).
+CORE_PACKAGES: dict[str, tuple[str, ...]] = {
     "greenbench": ("greenbench",),
     "numpy": ("numpy",),
     "pandas": ("pandas",),
     "codecarbon": ("codecarbon",),
-    "torch": ("torch",),
-    "tensorflow": ("tensorflow", "tensorflow-cpu", "tensorflow-macos", "tf-nightly"),
-    "keras": ("keras",),
+}
+SUPPORT_PACKAGES: dict[str, tuple[str, ...]] = {
     "psutil": ("psutil",),
     "pynvml": ("nvidia-ml-py", "pynvml"),
 }
+
+
+def packages() -> dict[str, tuple[str, ...]]:
+    """Version key → distribution names: greenbench's own, every registered backend's, the probes'."""
+    from greenbench.backends.registry import backends
+
+    out = dict(CORE_PACKAGES)
+    for info in backends().values():
+        for key, dists in info.versions.items():
+            out.setdefault(key, tuple(dists))
+    out.update(SUPPORT_PACKAGES)
+    return out
 
 
 def _read(path: Path | str) -> str | None:
@@ -59,7 +71,7 @@ def package_version(*dists: str) -> str | None:
 
 
 def versions() -> dict[str, str | None]:
-    out = {name: package_version(*dists) for name, dists in PACKAGES.items()}
+    out = {name: package_version(*dists) for name, dists in packages().items()}
     if out["greenbench"] is None:  # running from a source tree that is not installed
         from greenbench._version import __version__
 

@@ -25,8 +25,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 GREEN = "#1a7f4b"
 GREY = "#9aa5a0"
-BACKEND_COLORS = {"torch": "#d55e00", "tensorflow": "#0072b2"}
-BACKEND_MARKERS = {"torch": "o", "tensorflow": "s"}
 EXTRA_MARKERS = ["D", "^", "v", "P", "X", "<", ">"]
 MAX_ROWS = 40  # bars / heatmap rows before we keep only the most accurate
 
@@ -90,9 +88,18 @@ def render(fig: "Figure", alt: str, kind: str = "svg", dpi: int = 150) -> Img:
 
 
 # --------------------------------------------------------------------------- styling helpers
+def _registered(backend: Any, attr: str) -> str | None:
+    """The report colour or marker the backend registry gives ``backend``, if any."""
+    from greenbench.backends.registry import backends
+
+    info = backends().get(backend) if isinstance(backend, str) else None
+    return getattr(info, attr) if info is not None else None
+
+
 def backend_color(backend: Any, order: Sequence[Any] = ()) -> str:
-    if backend in BACKEND_COLORS:
-        return BACKEND_COLORS[backend]
+    color = _registered(backend, "color")
+    if color is not None:
+        return color
     import seaborn as sns
 
     pal = sns.color_palette("dark", 8).as_hex()
@@ -101,8 +108,9 @@ def backend_color(backend: Any, order: Sequence[Any] = ()) -> str:
 
 
 def backend_marker(backend: Any, order: Sequence[Any] = ()) -> str:
-    if backend in BACKEND_MARKERS:
-        return BACKEND_MARKERS[backend]
+    marker = _registered(backend, "marker")
+    if marker is not None:
+        return marker
     idx = list(order).index(backend) if backend in order else 0
     return EXTRA_MARKERS[idx % len(EXTRA_MARKERS)]
 

@@ -12,7 +12,12 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from greenbench.backends.registry import BUILTIN
 from greenbench.results.walk import find_records
+
+# One ``<framework>_version`` column per built-in backend (its registry entry's own version key).
+FRAMEWORK_VERSION_KEYS = [b.version_key for b in BUILTIN if b.version_key]
+FRAMEWORK_VERSION_COLUMNS = [f"{key}_version" for key in FRAMEWORK_VERSION_KEYS]
 
 # Columns every frame has, in this order (more may follow).
 CONFIG_COLUMNS = [
@@ -78,8 +83,7 @@ COLUMNS = [
     "train_samples",
     "test_samples",
     "greenbench_version",
-    "torch_version",
-    "tensorflow_version",
+    *FRAMEWORK_VERSION_COLUMNS,
     "codecarbon_version",
     "started_at",
     "source",
@@ -190,8 +194,7 @@ def record_to_row(rec: dict[str, Any], source: str = "") -> dict[str, Any]:
         "train_samples": _get(cfg, "data", "train_samples"),
         "test_samples": _get(cfg, "data", "test_samples"),
         "greenbench_version": rec.get("greenbench_version"),
-        "torch_version": versions.get("torch"),
-        "tensorflow_version": versions.get("tensorflow"),
+        **{f"{key}_version": versions.get(key) for key in FRAMEWORK_VERSION_KEYS},
         "codecarbon_version": versions.get("codecarbon"),
         "started_at": rec.get("started_at"),
         "source": source,

@@ -235,11 +235,10 @@ class LocalDispatcher(Dispatcher):
 
 # --------------------------------------------------------------------------- orchestration
 def _framework_skip(spec: RunSpec) -> str | None:
-    from greenbench.backends.base import framework_installed
+    from greenbench.backends.base import backend_info, framework_installed
 
     if not framework_installed(spec.backend):
-        extra = "torch" if spec.backend == "torch" else "tensorflow"
-        return f"{spec.backend} is not installed here (pip install 'greenbench[{extra}]')"
+        return f"{spec.backend} is not installed here ({backend_info(spec.backend).install_hint()})"
     return None
 
 

@@ -5,7 +5,7 @@ compression × seed × regularization), per-model settings, training defaults an
 energy settings. Unknown keys are errors everywhere: typos are the most common
 mistake in a suite file.
 
-This module imports no other greenbench module.
+This module imports no other greenbench module but the backend registry (a standard-library leaf).
 """
 
 from __future__ import annotations
@@ -15,9 +15,13 @@ import math
 import re
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-BACKENDS = ("torch", "tensorflow")
+from greenbench.backends.registry import BUILTIN_NAMES, backend_names
+
+# The backends come from their registry (greenbench.backends.registry, a standard-library leaf):
+# the built-in ones are the default, and a backend registered at run time is allowed too.
+BACKENDS = BUILTIN_NAMES
 MODELS = ("mlp", "cnn", "rnn", "transformer")
 DEVICES = ("cpu", "cuda", "mps")
 OPTIMIZERS = ("sgd", "adam", "rmsprop")
@@ -65,6 +69,17 @@ def prune_sparsity(compression: str) -> float | None:
 
 
 Compression = Annotated[str, AfterValidator(validate_compression)]
+
+
+def validate_backend(value: Any) -> Any:
+    """Return ``value`` if it names a registered backend, else raise ``ValueError``."""
+    names = backend_names()
+    if isinstance(value, str) and value in names:
+        return value
+    raise ValueError(f"{value!r} is not one of: {', '.join(names)}")
+
+
+BackendName = Annotated[str, BeforeValidator(validate_backend)]
 
 
 class _Strict(BaseModel):
@@ -235,7 +250,7 @@ def _axis(default: list[Any]) -> Any:
 class MatrixEntry(_Strict):
     """One ``include``/``exclude`` entry: a partial assignment of axis values."""
 
-    backend: Literal["torch", "tensorflow"] | None = None
+    backend: BackendName | None = None
     model: Literal["mlp", "cnn", "rnn", "transformer"] | None = None
     device: Literal["cpu", "cuda", "mps"] | None = None
     optimizer: Literal["sgd", "adam", "rmsprop"] | None = None
@@ -251,7 +266,7 @@ class MatrixEntry(_Strict):
 
 
 class Matrix(_Strict):
-    backend: list[Literal["torch", "tensorflow"]] = _axis(["torch", "tensorflow"])
+    backend: list[BackendName] = _axis(list(BACKENDS))
     model: list[Literal["mlp", "cnn", "rnn", "transformer"]] = _axis(["mlp"])
     device: list[Literal["cpu", "cuda", "mps"]] = _axis(["cpu"])
     optimizer: list[Literal["sgd", "adam", "rmsprop"]] = _axis(["adam"])
