@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from greenbench.errors import SuiteError, UserError
 from greenbench.suite import RunSpec, Suite, expand, load_suite
-from greenbench.suite.schema import MATRIX_AXES
+from greenbench.choices import MATRIX_AXES
 
 if TYPE_CHECKING:  # pragma: no cover
     from rich.console import Console

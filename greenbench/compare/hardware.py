@@ -16,13 +16,14 @@ import numpy as np
 import pandas as pd
 
 from greenbench.errors import UserError
-from greenbench.results.frame import CONFIG_COLUMNS, load_results
+from greenbench.choices import CONFIG_AXES, LABEL_AXES
+from greenbench.results.frame import load_results
 
 # A workload, as far as a results frame can tell: the suite (model widths live there) and every
 # configuration column except the seed, plus the data and training settings.
 HARDWARE_KEY = [
     "suite",
-    *[c for c in CONFIG_COLUMNS if c != "seed"],
+    *CONFIG_AXES,
     "dataset",
     "epochs",
     "batch_size",
@@ -73,7 +74,7 @@ def hardware_table(
     rows = []
     for key, grp in done.groupby([*HARDWARE_KEY, "machine"], sort=False, dropna=False):
         row = dict(zip([*HARDWARE_KEY, "machine"], key))
-        row["workload"] = "/".join(str(row[c]) for c in ("backend", "model", "device", "optimizer", "compression"))
+        row["workload"] = "/".join(str(row[c]) for c in LABEL_AXES)
         row["cpu_model"] = next(iter(grp["cpu_model"].dropna()), None)
         sources = sorted({str(s) for s in grp["energy_source"].dropna()})
         row["energy_source"] = "+".join(sources) if sources else None

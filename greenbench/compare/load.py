@@ -16,6 +16,7 @@ from typing import Any, Iterable, Sequence
 import pandas as pd
 
 from greenbench.backends.registry import BUILTIN
+from greenbench.choices import CONFIG_AXES, LABEL_AXES
 from greenbench.errors import UserError
 from greenbench.results.frame import COLUMNS, record_to_row
 from greenbench.results.walk import find_records
@@ -26,15 +27,7 @@ NOT_WORKLOAD = frozenset({"run_id", "workload_id", "suite", "seed", "runner", "e
 
 # Readable workload columns (of the pandas frame), shown for each compared workload.
 WORKLOAD_COLUMNS = [
-    "backend",
-    "model",
-    "device",
-    "optimizer",
-    "compression",
-    "dropout",
-    "l1",
-    "l2",
-    "augmentation",
+    *CONFIG_AXES,
     "dataset",
     "epochs",
     "batch_size",
@@ -42,7 +35,7 @@ WORKLOAD_COLUMNS = [
     "train_samples",
     "test_samples",
 ]
-LABEL_COLUMNS = ["backend", "model", "device", "optimizer", "compression"]
+LABEL_COLUMNS = list(LABEL_AXES)
 # Extra per-run facts from the environment fingerprint that the frame does not carry.
 # Besides numpy: the version keys of the built-in backends beyond their framework's own (keras).
 EXTRA_VERSION_KEYS = ["numpy", *[k for b in BUILTIN for k in b.version_keys[1:]]]

@@ -17,25 +17,15 @@ import numpy as np
 import pandas as pd
 
 from greenbench.errors import UserError
-from greenbench.results.frame import CONFIG_COLUMNS, aggregate, records_frame
+from greenbench.choices import CONFIG_AXES
+from greenbench.results.frame import aggregate, records_frame
 from greenbench.results.walk import find_records
 
 from . import fmt
 
 # Axes shown in run labels, in this order (backend and model always; the others when they vary).
-LABEL_AXES = (
-    "machine",
-    "backend",
-    "model",
-    "device",
-    "optimizer",
-    "compression",
-    "dropout",
-    "l1",
-    "l2",
-    "augmentation",
-)
-GROUP_BY = ["machine", *[c for c in CONFIG_COLUMNS if c != "seed"]]
+LABEL_AXES = ("machine", *CONFIG_AXES)
+GROUP_BY = ["machine", *CONFIG_AXES]
 REPORT_METRICS = [
     "test_accuracy",
     "train_time_s",

@@ -13,25 +13,15 @@ import numpy as np
 import pandas as pd
 
 from greenbench.backends.registry import BUILTIN
+from greenbench.choices import CONFIG_AXES, MATRIX_AXES
 from greenbench.results.walk import find_records
 
 # One ``<framework>_version`` column per built-in backend (its registry entry's own version key).
 FRAMEWORK_VERSION_KEYS = [b.version_key for b in BUILTIN if b.version_key]
 FRAMEWORK_VERSION_COLUMNS = [f"{key}_version" for key in FRAMEWORK_VERSION_KEYS]
 
-# Columns every frame has, in this order (more may follow).
-CONFIG_COLUMNS = [
-    "backend",
-    "model",
-    "device",
-    "optimizer",
-    "compression",
-    "seed",
-    "dropout",
-    "l1",
-    "l2",
-    "augmentation",
-]
+# Columns every frame has, in this order (more may follow); the configuration columns are the matrix axes.
+CONFIG_COLUMNS = list(MATRIX_AXES)
 COLUMNS = [
     "run_id",
     "workload_id",
@@ -239,7 +229,7 @@ def aggregate(
     """
     from scipy import stats
 
-    by = list(by) if by is not None else ["machine", *[c for c in CONFIG_COLUMNS if c != "seed"]]
+    by = list(by) if by is not None else ["machine", *CONFIG_AXES]
     done = df[df["status"] == "completed"].copy()
     if done.empty:
         return pd.DataFrame(columns=[*by, "n"])

@@ -26,8 +26,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from greenbench.choices import MATRIX_AXES
 from greenbench.suite.schema import (
-    MATRIX_AXES,
     DataConfig,
     EnergyConfig,
     MatrixEntry,

@@ -5,7 +5,8 @@ compression × seed × regularization), per-model settings, training defaults an
 energy settings. Unknown keys are errors everywhere: typos are the most common
 mistake in a suite file.
 
-This module imports no other greenbench module but the backend registry (a standard-library leaf).
+This module imports no other greenbench module but two standard-library leaves: the backend
+registry and :mod:`greenbench.choices` (the matrix axes, the compression methods).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from greenbench.backends.registry import BUILTIN_NAMES, backend_names
+from greenbench.choices import MATRIX_AXES
 
 # The backends come from their registry (greenbench.backends.registry, a standard-library leaf):
 # the built-in ones are the default, and a backend registered at run time is allowed too.
@@ -37,19 +39,6 @@ _PRUNE = re.compile(r"^prune-(\d{1,2})$")
 # suites/full.yaml, "everything", has 3,024 runs.
 MAX_COMBINATIONS = 20_000
 
-# Axes of the matrix, in the order they appear in run ids and tables.
-MATRIX_AXES = (
-    "backend",
-    "model",
-    "device",
-    "optimizer",
-    "compression",
-    "seed",
-    "dropout",
-    "l1",
-    "l2",
-    "augmentation",
-)
 
 
 def validate_compression(value: str) -> str:
@@ -303,6 +292,12 @@ class Matrix(_Strict):
                 "(split the study into several suites)"
             )
         return self
+
+
+# The matrix's fields are the axes of greenbench.choices, in its order (one list, read everywhere).
+for _model in (MatrixEntry, Matrix):
+    assert tuple(_model.model_fields)[: len(MATRIX_AXES)] == MATRIX_AXES, _model
+del _model
 
 
 class Suite(_Strict):

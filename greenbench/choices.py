@@ -1,0 +1,114 @@
+"""The one list of each choice a suite makes that several layers read: the matrix axes and the
+compression methods.
+
+The suite schema validates against these, the plan expands them, the results frame makes them its
+configuration columns, the report labels and groups runs by them, and compare matches workloads on
+them; the backends dispatch compression methods over their tables through :func:`compression_family`. (The backends
+themselves are listed in their registry, :mod:`greenbench.backends.registry`.)
+
+Standard library only, and no other greenbench module: any layer may import it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# --------------------------------------------------------------------------- matrix axes
+#: Axes of the matrix, in the order they appear in run ids, records' configs and tables.
+MATRIX_AXES: tuple[str, ...] = (
+    "backend",
+    "model",
+    "device",
+    "optimizer",
+    "compression",
+    "seed",
+    "dropout",
+    "l1",
+    "l2",
+    "augmentation",
+)
+#: The axis whose runs are the repeats of one configuration.
+SEED_AXIS = "seed"
+#: The axes that tell configurations apart (every axis but the seed), in matrix order.
+CONFIG_AXES: tuple[str, ...] = tuple(a for a in MATRIX_AXES if a != SEED_AXIS)
+#: The axes a short workload label names (``torch/mlp/cpu/adam/none``).
+LABEL_AXES: tuple[str, ...] = ("backend", "model", "device", "optimizer", "compression")
+
+# --------------------------------------------------------------------------- compression methods
+#: The uncompressed, trained model (the baseline every variant is compared with).
+NO_COMPRESSION = "none"
+#: Methods that quantize.
+QUANTIZATION_METHODS: tuple[str, ...] = ("int8-dynamic", "float16", "int8-static")
+#: Every method that is not a family, in the order the help text lists them.
+FIXED_METHODS: tuple[str, ...] = (NO_COMPRESSION, "int8-dynamic", "int8-static", "float16")
+#: The pruning family's name (``prune-<N>``, N in 1..99 per cent): the key of a backend's compression table.
+PRUNE = "prune"
+PRUNE_RANGE = (1, 99)
+COMPRESSION_HELP = "none, prune-<1..99> (e.g. prune-50), int8-dynamic, int8-static, float16"
+_PRUNE = re.compile(r"^prune-(\d{1,2})$")
+
+
+@dataclass(frozen=True)
+class PruneMethod:
+    """A parsed ``prune-<N>`` method."""
+
+    percent: int
+
+    @property
+    def sparsity(self) -> float:
+        return self.percent / 100.0
+
+
+def parse_prune(method: str) -> PruneMethod | None:
+    """``'prune-90'`` → ``PruneMethod(90)``; any other method → ``None``; a ``prune-<N>`` outside 1..99
+    raises ``ValueError``. The one parser of the pruning family (the schema and the backends use it)."""
+    m = _PRUNE.match(method)
+    if not m:
+        return None
+    percent = int(m.group(1))
+    if not PRUNE_RANGE[0] <= percent <= PRUNE_RANGE[1]:
+        raise ValueError(f"pruning target must be 1..99 %, got {method!r}")
+    return PruneMethod(percent)
+
+
+def validate_compression(value: str) -> str:
+    """Return ``value`` if it names a compression method, else raise ``ValueError`` naming the allowed ones."""
+    if value in FIXED_METHODS:
+        return value
+    try:
+        if parse_prune(value) is not None:
+            return value
+    except ValueError:
+        pass
+    raise ValueError(f"{value!r} is not one of: {COMPRESSION_HELP}")
+
+
+def compression_family(method: str) -> str:
+    """The key of ``method`` in a backend's compression table: :data:`PRUNE` for every ``prune-<N>``."""
+    return PRUNE if parse_prune(method) is not None else method
+
+
+def prune_sparsity(compression: str) -> float | None:
+    """``'prune-90'`` → 0.9; anything else → ``None``."""
+    m = _PRUNE.match(compression)
+    return int(m.group(1)) / 100 if m else None
+
+
+__all__ = [
+    "COMPRESSION_HELP",
+    "CONFIG_AXES",
+    "FIXED_METHODS",
+    "LABEL_AXES",
+    "MATRIX_AXES",
+    "NO_COMPRESSION",
+    "PRUNE",
+    "PRUNE_RANGE",
+    "PruneMethod",
+    "QUANTIZATION_METHODS",
+    "SEED_AXIS",
+    "compression_family",
+    "parse_prune",
+    "prune_sparsity",
+    "validate_compression",
+]
