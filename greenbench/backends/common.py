@@ -21,13 +21,14 @@ from typing import Any, Callable, ClassVar, Mapping
 import numpy as np
 
 from greenbench.backends.base import CompressedModel, EpochStats, Evaluation, Hooks, TrainData, Unsupported
-from greenbench.workloads.compression import gzip_size, parse_prune
+from greenbench.choices import NO_COMPRESSION, PRUNE, compression_family
+from greenbench.workloads.compression import gzip_size
 from greenbench.workloads.metrics import classification_metrics
 from greenbench.workloads.specs import ArchitectureError, weight_specs
 from greenbench.workloads.training import LoopConfig, Stepper, predict_in_batches, run_epochs
 
-#: The key of the pruning family (``prune-<N>``) in a backend's compression table.
-PRUNE = "prune"
+# PRUNE (from greenbench.choices): the key of the pruning family (``prune-<N>``) in a backend's
+# compression table.
 
 #: A compression method of one backend: ``(backend, method, data) -> compressed model``; it never
 #: modifies ``backend.model`` (later variants start from it too).
@@ -184,10 +185,9 @@ class BackendBase:
         return importlib.import_module(self.compress_module).COMPRESSORS
 
     def compress(self, method: str, data: TrainData) -> CompressedModel:
-        if method == "none":
+        if method == NO_COMPRESSION:
             return self.wrap()
-        key = PRUNE if parse_prune(method) is not None else method
-        compressor = self.compressors().get(key)
+        compressor = self.compressors().get(compression_family(method))
         if compressor is None:
             raise ValueError(f"unknown compression method {method!r}")
         return compressor(self, method, data)

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from greenbench.errors import UserError
-from greenbench.choices import CONFIG_AXES
+from greenbench.choices import CONFIG_AXES, NO_COMPRESSION
 from greenbench.results.frame import aggregate, records_frame
 from greenbench.results.walk import find_records
 
@@ -110,7 +110,7 @@ def _axis_text(axis: str, value: Any) -> str:
         return f"dropout {float(value):g}"
     if axis in ("l1", "l2"):
         return f"{axis.upper()} {float(value):g}"
-    if axis == "compression" and value == "none":
+    if axis == "compression" and value == NO_COMPRESSION:
         return ""  # the plain trained model; variants name their method
     if axis == "augmentation":
         return f"aug {value}"
@@ -168,7 +168,7 @@ def completed(df: pd.DataFrame) -> pd.DataFrame:
 def primary(df: pd.DataFrame) -> pd.DataFrame:
     """Completed training runs (uncompressed); compression variants are compared on their own."""
     done = completed(df)
-    base = done[done["compression"].fillna("none") == "none"]
+    base = done[done["compression"].fillna(NO_COMPRESSION) == NO_COMPRESSION]
     return base if not base.empty else done
 
 

@@ -20,6 +20,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from greenbench.backends.base import Backend, CompressedModel, EpochStats, Evaluation, Hooks, TrainData, Unsupported
+from greenbench.choices import NO_COMPRESSION
 from greenbench.runner import hooks as phase_hooks
 from greenbench.runner.records import base_record, now_iso
 from greenbench.suite.plan import RunSpec
@@ -203,7 +204,7 @@ class WorkloadExecutor:
         yield from events
         yield {"type": "phase", "workload_id": wid, "name": "train", "wall_s": meter.phases["train"]["wall_s"]}
 
-        trained = backend.compress("none", data)
+        trained = backend.compress(NO_COMPRESSION, data)
         with meter.phase("evaluate"):
             phase_hooks.at_phase("evaluate", first)
             baseline = backend.evaluate(trained, data.x_test, data.y_test)
@@ -221,9 +222,9 @@ class WorkloadExecutor:
             phases: dict[str, Any] = {}
             if i == 0:
                 phases.update(shared)
-                if spec.compression != "none":
+                if spec.compression != NO_COMPRESSION:
                     phases["evaluate-uncompressed"] = phases.pop("evaluate")
-            if spec.compression == "none":
+            if spec.compression == NO_COMPRESSION:
                 model, ev = trained, baseline
             else:
                 try:
@@ -239,7 +240,7 @@ class WorkloadExecutor:
                     yield unfinished(spec, "failed", f"compress failed: {type(exc).__name__}: {exc}", phases)
                     continue
             try:
-                if spec.compression != "none":
+                if spec.compression != NO_COMPRESSION:
                     with meter.phase("evaluate"):
                         ev = backend.evaluate(model, data.x_test, data.y_test)
                 with meter.phase("latency"):

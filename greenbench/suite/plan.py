@@ -26,7 +26,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from greenbench.choices import MATRIX_AXES
+from greenbench.choices import MATRIX_AXES, NO_COMPRESSION
 from greenbench.suite.schema import (
     DataConfig,
     EnergyConfig,
@@ -193,4 +193,4 @@ def group_by_workload(runs: list[RunSpec]) -> list[list[RunSpec]]:
     groups: dict[str, list[RunSpec]] = {}
     for r in runs:
         groups.setdefault(r.workload_id, []).append(r)
-    return [sorted(g, key=lambda r: r.compression != "none") for g in groups.values()]
+    return [sorted(g, key=lambda r: r.compression != NO_COMPRESSION) for g in groups.values()]

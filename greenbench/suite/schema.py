@@ -19,7 +19,8 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from greenbench.backends.registry import BUILTIN_NAMES, backend_names
-from greenbench.choices import MATRIX_AXES
+# The compression methods (one parser of prune-<N>, one validation) come from greenbench.choices.
+from greenbench.choices import COMPRESSION_HELP, MATRIX_AXES, prune_sparsity, validate_compression  # noqa: F401
 
 # The backends come from their registry (greenbench.backends.registry, a standard-library leaf):
 # the built-in ones are the default, and a backend registered at run time is allowed too.
@@ -31,30 +32,11 @@ AUGMENTATIONS = ("none", "shift", "rotate", "shift-rotate")
 DATASETS = ("mnist", "fashion-mnist")
 SCHEDULES = ("constant", "cosine", "step")
 ACTIVATIONS = ("relu", "sigmoid", "tanh", "gelu")
-COMPRESSION_FIXED = ("none", "int8-dynamic", "int8-static", "float16")
-COMPRESSION_HELP = "none, prune-<1..99> (e.g. prune-50), int8-dynamic, int8-static, float16"
-_PRUNE = re.compile(r"^prune-(\d{1,2})$")
 
 # A matrix larger than this is refused before it is expanded (expansion costs time and memory per run);
 # suites/full.yaml, "everything", has 3,024 runs.
 MAX_COMBINATIONS = 20_000
 
-
-
-def validate_compression(value: str) -> str:
-    """Return ``value`` if it names a compression method, else raise ``ValueError``."""
-    if value in COMPRESSION_FIXED:
-        return value
-    m = _PRUNE.match(value)
-    if m and 1 <= int(m.group(1)) <= 99:
-        return value
-    raise ValueError(f"{value!r} is not one of: {COMPRESSION_HELP}")
-
-
-def prune_sparsity(compression: str) -> float | None:
-    """``'prune-90'`` → 0.9; anything else → ``None``."""
-    m = _PRUNE.match(compression)
-    return int(m.group(1)) / 100 if m else None
 
 
 Compression = Annotated[str, AfterValidator(validate_compression)]

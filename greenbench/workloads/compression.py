@@ -7,24 +7,23 @@ rule that depends only on the weight *values* (not on tensor layout or parameter
 which differ between the frameworks: torch stores a dense kernel as (out, in), Keras as
 (in, out)). Given the same weights, both backends therefore prune the same weights.
 
-This module imports no other greenbench module and no framework.
+This module imports no framework, and of greenbench only the workload specs and the leaf
+:mod:`greenbench.choices` (the method names).
 """
 
 from __future__ import annotations
 
 import gzip
-import re
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from greenbench.choices import QUANTIZATION_METHODS, PruneMethod, parse_prune
 from greenbench.workloads.specs import weight_specs
 
-_PRUNE = re.compile(r"^prune-(\d{1,2})$")
-
-#: Compression methods that quantize (everything except ``none`` and ``prune-<N>``).
-QUANTIZATION_METHODS = ("int8-dynamic", "float16", "int8-static")
+# The method names (QUANTIZATION_METHODS, and the one parser of ``prune-<N>``) are listed once, in
+# greenbench.choices; re-exported here for the backends' compression modules.
 
 #: Which weights magnitude pruning touches, in words (docs/compression.md says the same).
 PRUNABLE_DESCRIPTION = (
@@ -46,31 +45,6 @@ def prunable_names(model: str, arch: Mapping[str, Any]) -> list[str]:
     ``pos`` are never pruned.
     """
     return [s.name for s in weight_specs(model, arch) if s.name.rsplit("/", 1)[-1] in ("kernel", "recurrent_kernel")]
-
-
-@dataclass(frozen=True)
-class PruneMethod:
-    """A parsed ``prune-<N>`` method."""
-
-    percent: int
-
-    @property
-    def sparsity(self) -> float:
-        return self.percent / 100.0
-
-
-def parse_prune(method: str) -> PruneMethod | None:
-    """``'prune-90'`` → ``PruneMethod(90)``; any other method → ``None``.
-
-    The suite schema validates method strings; this only recognises the pruning family.
-    """
-    m = _PRUNE.match(method)
-    if not m:
-        return None
-    percent = int(m.group(1))
-    if not 1 <= percent <= 99:
-        raise ValueError(f"pruning target must be 1..99 %, got {method!r}")
-    return PruneMethod(percent)
 
 
 @dataclass(frozen=True)

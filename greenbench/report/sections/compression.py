@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from greenbench.choices import NO_COMPRESSION
+
 from .. import data as rd
 from .. import fmt, plot
 from ..markdown import md_escape, md_tables
@@ -82,12 +84,12 @@ def build(inp: Inputs, sec: Section) -> None:
     res, with_figures = inp.res, inp.with_figures
     df = res.df
     comp = rd.completed(df)
-    comp = comp[comp["compression"].fillna("none") != "none"]
+    comp = comp[comp["compression"].fillna(NO_COMPRESSION) != NO_COMPRESSION]
     if comp.empty:
         sec.empty = "No compression variants in these results."
         return
     base = rd.completed(df)
-    base = base[(base["compression"].fillna("none") == "none") & base["run_id"].isin(comp["trained_run_id"])]
+    base = base[(base["compression"].fillna(NO_COMPRESSION) == NO_COMPRESSION) & base["run_id"].isin(comp["trained_run_id"])]
     sec.intro.append(
         "Each compressed model is derived from an uncompressed run of the same workload (the black star); "
         "accuracy change is measured on the same test set. Latency is per single image (p50); inference energy "

@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from greenbench.choices import NO_COMPRESSION
+
 from .. import data as rd
 from .. import fmt
 from ..markdown import md_escape
@@ -192,7 +194,7 @@ def build(inp: Inputs, sec: Section) -> None:
         )
     if t["low_confidence"]:
         sec.notes.append(f"{fmt.LOW} At least one phase of this run was too short for a reliable energy reading.")
-    if (res.df["status"] == "completed").any() and (res.df["compression"].fillna("none") != "none").any():
+    if (res.df["status"] == "completed").any() and (res.df["compression"].fillna(NO_COMPRESSION) != NO_COMPRESSION).any():
         sec.notes.append(
             "Rankings use uncompressed training runs; compression variants are compared in their own section."
         )
