@@ -35,6 +35,12 @@ CONFIG_AXES: tuple[str, ...] = tuple(a for a in MATRIX_AXES if a != SEED_AXIS)
 #: The axes a short workload label names (``torch/mlp/cpu/adam/none``).
 LABEL_AXES: tuple[str, ...] = ("backend", "model", "device", "optimizer", "compression")
 
+#: The values of the named axes (backends: their registry; compression: below).
+MODELS: tuple[str, ...] = ("mlp", "cnn", "rnn", "transformer")
+DEVICES: tuple[str, ...] = ("cpu", "cuda", "mps")
+OPTIMIZERS: tuple[str, ...] = ("sgd", "adam", "rmsprop")
+AUGMENTATIONS: tuple[str, ...] = ("none", "shift", "rotate", "shift-rotate")
+
 # --------------------------------------------------------------------------- compression methods
 #: The uncompressed, trained model (the baseline every variant is compared with).
 NO_COMPRESSION = "none"
@@ -96,6 +102,10 @@ def prune_sparsity(compression: str) -> float | None:
 
 
 __all__ = [
+    "AUGMENTATIONS",
+    "DEVICES",
+    "MODELS",
+    "OPTIMIZERS",
     "COMPRESSION_HELP",
     "CONFIG_AXES",
     "FIXED_METHODS",

@@ -21,14 +21,12 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from greenbench.backends.registry import BUILTIN_NAMES, backend_names
 # The compression methods (one parser of prune-<N>, one validation) come from greenbench.choices.
 from greenbench.choices import COMPRESSION_HELP, MATRIX_AXES, prune_sparsity, validate_compression  # noqa: F401
+# The values of the model, device, optimizer and augmentation axes, listed once in greenbench.choices.
+from greenbench.choices import AUGMENTATIONS, DEVICES, MODELS, OPTIMIZERS
 
 # The backends come from their registry (greenbench.backends.registry, a standard-library leaf):
 # the built-in ones are the default, and a backend registered at run time is allowed too.
 BACKENDS = BUILTIN_NAMES
-MODELS = ("mlp", "cnn", "rnn", "transformer")
-DEVICES = ("cpu", "cuda", "mps")
-OPTIMIZERS = ("sgd", "adam", "rmsprop")
-AUGMENTATIONS = ("none", "shift", "rotate", "shift-rotate")
 DATASETS = ("mnist", "fashion-mnist")
 SCHEDULES = ("constant", "cosine", "step")
 ACTIVATIONS = ("relu", "sigmoid", "tanh", "gelu")
@@ -72,7 +70,7 @@ class DataConfig(_Strict):
 class _ModelBase(_Strict):
     epochs: int | None = Field(None, ge=1, le=1000)
     batch_size: int | None = Field(None, ge=1, le=65536)
-    learning_rate: float | dict[Literal["sgd", "adam", "rmsprop"], float] | None = None
+    learning_rate: float | dict[Literal[OPTIMIZERS], float] | None = None
     dropout: float | None = Field(None, ge=0.0, lt=1.0)
 
     @field_validator("learning_rate")
@@ -222,15 +220,15 @@ class MatrixEntry(_Strict):
     """One ``include``/``exclude`` entry: a partial assignment of axis values."""
 
     backend: BackendName | None = None
-    model: Literal["mlp", "cnn", "rnn", "transformer"] | None = None
-    device: Literal["cpu", "cuda", "mps"] | None = None
-    optimizer: Literal["sgd", "adam", "rmsprop"] | None = None
+    model: Literal[MODELS] | None = None
+    device: Literal[DEVICES] | None = None
+    optimizer: Literal[OPTIMIZERS] | None = None
     compression: Compression | None = None
     seed: int | None = Field(None, ge=0, le=2**31 - 1)
     dropout: float | None = Field(None, ge=0.0, lt=1.0)
     l1: float | None = Field(None, ge=0.0)
     l2: float | None = Field(None, ge=0.0)
-    augmentation: Literal["none", "shift", "rotate", "shift-rotate"] | None = None
+    augmentation: Literal[AUGMENTATIONS] | None = None
 
     def assigned(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in MATRIX_AXES if k in self.model_fields_set}
@@ -238,16 +236,16 @@ class MatrixEntry(_Strict):
 
 class Matrix(_Strict):
     backend: list[BackendName] = _axis(list(BACKENDS))
-    model: list[Literal["mlp", "cnn", "rnn", "transformer"]] = _axis(["mlp"])
-    device: list[Literal["cpu", "cuda", "mps"]] = _axis(["cpu"])
-    optimizer: list[Literal["sgd", "adam", "rmsprop"]] = _axis(["adam"])
+    model: list[Literal[MODELS]] = _axis(["mlp"])
+    device: list[Literal[DEVICES]] = _axis(["cpu"])
+    optimizer: list[Literal[OPTIMIZERS]] = _axis(["adam"])
     compression: list[Compression] = _axis(["none"])
     seed: list[Annotated[int, Field(ge=0, le=2**31 - 1)]] = _axis([0])
     # `null` means "the model's own dropout setting".
     dropout: list[Annotated[float, Field(ge=0.0, lt=1.0)] | None] = _axis([None])
     l1: list[Annotated[float, Field(ge=0.0)]] = _axis([0.0])
     l2: list[Annotated[float, Field(ge=0.0)]] = _axis([0.0])
-    augmentation: list[Literal["none", "shift", "rotate", "shift-rotate"]] = _axis(["none"])
+    augmentation: list[Literal[AUGMENTATIONS]] = _axis(["none"])
     include: list[MatrixEntry] = Field(default_factory=list)
     exclude: list[MatrixEntry] = Field(default_factory=list)
 
@@ -276,10 +274,13 @@ class Matrix(_Strict):
         return self
 
 
-# The matrix's fields are the axes of greenbench.choices, in its order (one list, read everywhere).
+# The matrix's fields are the axes of greenbench.choices, in its order (one list, read everywhere);
+# each model and optimizer of those lists has its settings here.
 for _model in (MatrixEntry, Matrix):
     assert tuple(_model.model_fields)[: len(MATRIX_AXES)] == MATRIX_AXES, _model
 del _model
+assert tuple(MODEL_CONFIGS) == tuple(ModelsConfig.model_fields) == MODELS
+assert tuple(OptimizersConfig.model_fields) == OPTIMIZERS
 
 
 class Suite(_Strict):

@@ -5,7 +5,7 @@ from the run seed) sliced by :func:`batch_slices`, and, when augmentation is on,
 each batch through the same numpy transform, generated from (seed, epoch, batch index):
 every image is transformed identically in both frameworks.
 
-This module imports no other greenbench module and no framework.
+This module imports no framework, and of greenbench only leaves (:mod:`greenbench.choices`).
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import Callable
 
 import numpy as np
 
+from greenbench.choices import AUGMENTATIONS  # the augmentation axis' values, listed once
 from greenbench.workloads import parity
 
-AUGMENTATIONS = ("none", "shift", "rotate", "shift-rotate")
 
 Augment = Callable[[np.ndarray, int, int], np.ndarray]
 

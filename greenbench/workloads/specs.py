@@ -28,7 +28,7 @@ The architectures (``arch`` is ``RunSpec.arch``: the suite's model config, dropo
     with MLP = Dense(mlp_dim) → GELU → Dropout → Dense(dim) → final LN → class token or mean over
     tokens → Dense(10).
 
-This module imports no other greenbench module and no framework.
+This module imports no framework, and of greenbench only leaves (:mod:`greenbench.choices`).
 """
 
 from __future__ import annotations
@@ -36,9 +36,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from greenbench.choices import MODELS as CHOICE_MODELS
+
 IMAGE_SIZE = 28
 NUM_CLASSES = 10
-MODELS = ("mlp", "cnn", "rnn", "transformer")
+MODELS = CHOICE_MODELS  # the model axis' values, listed once in greenbench.choices
 
 
 class ArchitectureError(ValueError):

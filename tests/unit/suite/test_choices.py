@@ -33,3 +33,13 @@ def test_the_built_in_backends_are_the_schema_default_and_their_versions_the_fra
     assert frame.FRAMEWORK_VERSION_COLUMNS == ["torch_version", "tensorflow_version"]
     assert [b.install_hint() for b in registry.BUILTIN] == ["pip install 'greenbench[torch]'",
                                                             "pip install 'greenbench[tensorflow]'"]
+
+
+def test_the_axis_values_are_listed_once() -> None:
+    from greenbench.suite import schema
+    from greenbench.workloads import data, specs
+
+    assert schema.MODELS is specs.MODELS is choices.MODELS
+    assert schema.AUGMENTATIONS is data.AUGMENTATIONS is choices.AUGMENTATIONS
+    assert (schema.DEVICES, schema.OPTIMIZERS) == (choices.DEVICES, choices.OPTIMIZERS)
+    assert tuple(schema.MODEL_CONFIGS) == tuple(schema.ModelsConfig.model_fields) == choices.MODELS
