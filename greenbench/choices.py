@@ -51,7 +51,9 @@ FIXED_METHODS: tuple[str, ...] = (NO_COMPRESSION, "int8-dynamic", "int8-static",
 #: The pruning family's name (``prune-<N>``, N in 1..99 per cent): the key of a backend's compression table.
 PRUNE = "prune"
 PRUNE_RANGE = (1, 99)
-COMPRESSION_HELP = "none, prune-<1..99> (e.g. prune-50), int8-dynamic, int8-static, float16"
+COMPRESSION_HELP = ", ".join(
+    [NO_COMPRESSION, f"{PRUNE}-<{PRUNE_RANGE[0]}..{PRUNE_RANGE[1]}> (e.g. {PRUNE}-50)", *FIXED_METHODS[1:]]
+)
 _PRUNE = re.compile(r"^prune-(\d{1,2})$")
 
 
