@@ -4,7 +4,9 @@
 point ``setup``, ``train``, ``evaluate`` or ``compress`` (of runs whose id contains the part, if
 given). kinds: ``raise``, ``segfault``, ``abort``, ``kill`` (as the OOM killer does), ``hang``,
 ``exit`` (code 3), ``sleep=<seconds>`` (a slowdown). The worker prints ``greenbench: injected
-fault ...`` to its log first.
+fault ...`` to its log first. ``GREENBENCH_FAULT_SLOW_START=<seconds>`` makes every worker that loads
+the plugin slow to start (as a framework import on a busy machine is): the plugin is imported before
+the worker says it is ready.
 
 The product knows nothing of this: a test enables the plugin in the workers it starts with
 :func:`enable` (a runner started in the test process) or :func:`fault_env` (a ``greenbench``
@@ -22,7 +24,12 @@ from typing import Any
 
 FAULT_ENV = "GREENBENCH_FAULT"
 PLUGINS_ENV = "GREENBENCH_WORKER_PLUGINS"  # greenbench.runner.hooks.PLUGINS_ENV (not imported: no greenbench here)
+SLOW_START_ENV = "GREENBENCH_FAULT_SLOW_START"
 TESTS_DIR = Path(__file__).resolve().parent
+
+if os.environ.get(SLOW_START_ENV):  # imported by a starting worker, before it reports ready
+    print(f"greenbench: injected slow start of {os.environ[SLOW_START_ENV]} s", flush=True)
+    time.sleep(float(os.environ[SLOW_START_ENV]))
 
 
 def at_phase(point: str, spec: Any) -> None:

@@ -85,7 +85,7 @@ def main(args: list[str]) -> int:
         print("error: no session selected any test")
         return NO_TESTS
     if failed_sessions:
-        print(f"failed sessions: {', '.join(failed_sessions)}")
+        print(f"failed sessions: {', '.join(f'--framework {name}' for name in failed_sessions)}")
     print(f"tests: {totals['passed']} passed, {totals['failed']} failed, {totals['skipped']} skipped")
     return 1 if failed_sessions else 0
 

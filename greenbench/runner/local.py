@@ -118,7 +118,7 @@ class LocalDispatcher(Dispatcher):
         self._env = env
         self._workers: dict[str, _Worker] = {}
         self._log_dir: Path | None = None  # where workers log their start-up (set by warm_up)
-        self._starting: list[_Worker] = []  # started by warm_up, not yet known to be ready
+        self._starting: list[_Worker] = []  # started (warm_up, or replacing a dead one), not yet known ready
 
     @property
     def env(self) -> dict[str, Any]:
@@ -133,6 +133,7 @@ class LocalDispatcher(Dispatcher):
         if w is None or not w.proc.is_alive():
             startup_log = self._log_dir / f"worker-{backend}.log" if self._log_dir is not None else None
             w = self._workers[backend] = _Worker(backend, self.env, startup_log)
+            self._starting.append(w)  # importing its framework: execute() waits for it (_await_ready)
         return w
 
     def warm_up(self, backends: set[str], log_dir: Path | None = None) -> None:
@@ -145,7 +146,8 @@ class LocalDispatcher(Dispatcher):
         if log_dir is not None:
             log_dir.mkdir(parents=True, exist_ok=True)
             self._log_dir = log_dir
-        self._starting = [self._worker(b) for b in sorted(backends)]
+        for b in sorted(backends):
+            self._worker(b)
 
     def _await_ready(self, timeout_s: float = 300.0) -> None:
         deadline = time.monotonic() + timeout_s
@@ -167,10 +169,11 @@ class LocalDispatcher(Dispatcher):
         backend = group[0].backend
         timeout = max(r.runner.timeout_s for r in group)
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._await_ready()  # no framework import may overlap this group's measured windows
+        w = self._worker(backend)  # a worker replaced after a crash or timeout starts here
+        # No framework import may overlap this group's measured windows, nor count against its timeout.
+        self._await_ready()
         pending = {r.run_id: r for r in group}
         started = now_iso()
-        w = self._worker(backend)
         failure: str | None = None
         error: str | None = None  # an exception the worker caught and survived
         try:

@@ -77,6 +77,19 @@ def test_a_hanging_worker_is_killed_at_its_timeout(tmp_path: Path, monkeypatch, 
     assert outcome.counts == {"completed": 1, "failed": 1}
 
 
+def test_a_replacement_workers_start_up_is_not_counted_in_the_next_runs_timeout(
+    tmp_path: Path, monkeypatch, mnist_dir: Path
+) -> None:
+    """After the hanging run's worker is killed, the next run gets a fresh worker; its start (a framework
+    import: seconds, more on a busy machine) is waited for, not charged to that run's timeout."""
+    monkeypatch.setenv("GREENBENCH_FAULT_SLOW_START", "12")  # every worker takes 12 s to start
+    runs, outcome, records = _run(tmp_path, monkeypatch, "hang@train:-s0-", timeout=8)
+    s0, s1 = (next(r for r in runs if r.seed == seed) for seed in (0, 1))
+    assert records[s0.run_id]["reason"] == "timed out after 8 s (runner.timeout_s); worker killed"
+    assert records[s1.run_id]["status"] == "completed", records[s1.run_id]["reason"]
+    assert outcome.counts == {"completed": 1, "failed": 1}
+
+
 def test_failed_runs_are_retried_on_the_next_invocation(tmp_path: Path, monkeypatch, mnist_dir: Path) -> None:
     runs, _, first = _run(tmp_path, monkeypatch, "raise@train:-s0-")
     monkeypatch.delenv("GREENBENCH_FAULT")
