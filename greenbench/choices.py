@@ -4,7 +4,7 @@ compression methods.
 The suite schema validates against these, the plan expands them, the results frame makes them its
 configuration columns, the report labels and groups runs by them, and compare matches workloads on
 them; the backends dispatch compression methods over their tables through :func:`compression_family`. (The backends
-themselves are listed in their registry, :mod:`greenbench.backends.registry`.)
+themselves are listed in their registry, :mod:`greenbench.backend_registry`.)
 
 Standard library only, and no other greenbench module: any layer may import it.
 """

@@ -19,7 +19,7 @@ import numpy as np
 
 # The registry (one entry per backend: its class, package, extra, versions, colour) lives in a
 # standard-library-only leaf that the schema and the parent process read; re-exported here.
-from greenbench.backends.registry import BackendInfo, backend_info, framework_installed, register_backend
+from greenbench.backend_registry import BackendInfo, backend_info, framework_installed, register_backend
 
 if TYPE_CHECKING:  # pragma: no cover
     from greenbench.suite.plan import RunSpec

@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterable
 
 import pandas as pd
 
-from greenbench.backends.registry import BUILTIN
+from greenbench.backend_registry import BUILTIN
 from greenbench.compare.load import Side
 
 # (column, label, which runs the library matters for: None for all)

@@ -15,7 +15,7 @@ from typing import Any, Iterable, Sequence
 
 import pandas as pd
 
-from greenbench.backends.registry import BUILTIN
+from greenbench.backend_registry import BUILTIN
 from greenbench.choices import CONFIG_AXES, LABEL_AXES
 from greenbench.errors import UserError
 from greenbench.results.frame import COLUMNS, record_to_row

@@ -41,7 +41,7 @@ SUPPORT_PACKAGES: dict[str, tuple[str, ...]] = {
 
 def packages() -> dict[str, tuple[str, ...]]:
     """Version key → distribution names: greenbench's own, every registered backend's, the probes'."""
-    from greenbench.backends.registry import backends
+    from greenbench.backend_registry import backends
 
     out = dict(CORE_PACKAGES)
     for info in backends().values():

@@ -90,7 +90,7 @@ def render(fig: "Figure", alt: str, kind: str = "svg", dpi: int = 150) -> Img:
 # --------------------------------------------------------------------------- styling helpers
 def _registered(backend: Any, attr: str) -> str | None:
     """The report colour or marker the backend registry gives ``backend``, if any."""
-    from greenbench.backends.registry import backends
+    from greenbench.backend_registry import backends
 
     info = backends().get(backend) if isinstance(backend, str) else None
     return getattr(info, attr) if info is not None else None

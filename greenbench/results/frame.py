@@ -12,7 +12,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from greenbench.backends.registry import BUILTIN
+from greenbench.backend_registry import BUILTIN
 from greenbench.choices import CONFIG_AXES, MATRIX_AXES
 from greenbench.results.walk import find_records
 

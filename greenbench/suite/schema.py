@@ -18,13 +18,13 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from greenbench.backends.registry import BUILTIN_NAMES, backend_names
+from greenbench.backend_registry import BUILTIN_NAMES, backend_names
 # The compression methods (one parser of prune-<N>, one validation) come from greenbench.choices.
 from greenbench.choices import COMPRESSION_HELP, MATRIX_AXES, prune_sparsity, validate_compression  # noqa: F401
 # The values of the model, device, optimizer and augmentation axes, listed once in greenbench.choices.
 from greenbench.choices import AUGMENTATIONS, DEVICES, MODELS, OPTIMIZERS
 
-# The backends come from their registry (greenbench.backends.registry, a standard-library leaf):
+# The backends come from their registry (greenbench.backend_registry, a standard-library leaf):
 # the built-in ones are the default, and a backend registered at run time is allowed too.
 BACKENDS = BUILTIN_NAMES
 DATASETS = ("mnist", "fashion-mnist")

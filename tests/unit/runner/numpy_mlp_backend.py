@@ -1,5 +1,5 @@
 """A backend from outside greenbench: a numpy-only MLP (ReLU hidden layers, plain SGD), registered
-through the backend registry alone (``greenbench.backends.registry.register_backend``).
+through the backend registry alone (``greenbench.backend_registry.register_backend``).
 
 It proves that a backend is one folder (here, one module of the test tree) and one registry
 entry: nothing else in greenbench names it. It subclasses :class:`BackendBase` and provides only
@@ -16,7 +16,7 @@ import numpy as np
 
 from greenbench.backends.base import TrainData
 from greenbench.backends.common import BackendBase, ChunkedModel
-from greenbench.backends.registry import BackendInfo
+from greenbench.backend_registry import BackendInfo
 
 NAME = "numpy-mlp"
 INFO = BackendInfo(

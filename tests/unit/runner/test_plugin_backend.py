@@ -11,7 +11,7 @@ from typing import Iterator
 import pytest
 
 from greenbench import api
-from greenbench.backends import registry
+from greenbench import backend_registry as registry
 from greenbench.errors import SuiteError
 
 HERE = Path(__file__).parent

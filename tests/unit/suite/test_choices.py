@@ -1,9 +1,9 @@
-"""One list per choice (greenbench/choices.py, greenbench/backends/registry.py), read by every layer."""
+"""One list per choice (greenbench/choices.py, greenbench/backend_registry.py), read by every layer."""
 
 from __future__ import annotations
 
 from greenbench import choices
-from greenbench.backends import registry
+from greenbench import backend_registry as registry
 
 
 def test_the_matrix_axes_are_one_list_read_everywhere() -> None:
