@@ -9,6 +9,7 @@ suite goes on.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 import signal
@@ -58,6 +59,30 @@ def _describe_exit(code: int | None) -> str:
     return f"worker exited with code {code}"
 
 
+@contextlib.contextmanager
+def signals_deferred(signals: tuple[signal.Signals, ...]) -> Iterator[None]:
+    """Hold ``signals`` for the with-block and deliver them to their own handlers after it.
+
+    Only the main thread can set handlers (elsewhere this does nothing); a handler Python cannot name
+    (installed outside Python) is left alone.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {sig: signal.getsignal(sig) for sig in signals}
+    held = {sig: handler for sig, handler in previous.items() if handler is not None}
+    for sig in held:
+        signal.signal(sig, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        for sig, handler in held.items():
+            signal.signal(sig, handler)
+        for signum in dict.fromkeys(caught):
+            signal.raise_signal(signum)  # now handled as it would have been (KeyboardInterrupt, …)
+
+
 class _Worker:
     def __init__(self, backend: str, env: dict[str, Any], startup_log: Path | None = None) -> None:
         from greenbench.runner.worker import PARENT_SIGNALS, worker_main
@@ -81,6 +106,8 @@ class _Worker:
             resource_tracker.ensure_running()
             old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, PARENT_SIGNALS)
         try:
+            # The mask keeps the signal from this thread only; LocalDispatcher._worker also holds the
+            # Python handlers (signals_deferred) so that none runs inside start().
             self.proc.start()
         finally:
             if blocked:
@@ -132,8 +159,17 @@ class LocalDispatcher(Dispatcher):
         w = self._workers.get(backend)
         if w is None or not w.proc.is_alive():
             startup_log = self._log_dir / f"worker-{backend}.log" if self._log_dir is not None else None
-            w = self._workers[backend] = _Worker(backend, self.env, startup_log)
-            self._starting.append(w)  # importing its framework: execute() waits for it (_await_ready)
+            from greenbench.runner.worker import PARENT_SIGNALS
+
+            env = self.env
+            # A signal mask keeps Ctrl-C from this thread, not from the process: another thread (the
+            # progress display's) may take it, and Python then runs the handler in the main thread, inside
+            # Process.start(). A KeyboardInterrupt there closes the pipe before the child has read its
+            # start-up data (the child prints an EOFError traceback). So the handlers wait until the worker
+            # is started and registered here, where an interrupt's clean-up finds it.
+            with signals_deferred(PARENT_SIGNALS):
+                w = self._workers[backend] = _Worker(backend, env, startup_log)
+                self._starting.append(w)  # importing its framework: execute() waits for it (_await_ready)
         return w
 
     def warm_up(self, backends: set[str], log_dir: Path | None = None) -> None:

@@ -84,3 +84,77 @@ def test_a_starting_worker_holds_ctrl_c_until_it_ignores_it(tmp_path: Path) -> N
     assert out["exitcode"] == 0
     assert out["parent_mask_restored"]  # the parent's own Ctrl-C handling is untouched
     assert "Traceback" not in proc.stderr
+
+
+# Ctrl-C taken by another thread of greenbench (its progress display's, say) while a worker starts: Python runs
+# the handler in the main thread, inside Process.start(). Reproduced exactly: a thread unblocks SIGINT for
+# itself and takes it while the spawn is half done (after the child exists, before its start-up data is sent).
+MID_START = '''
+import json, os, signal, sys, threading, time
+import multiprocessing.popen_spawn_posix as popen
+import probe_mod
+import greenbench.runner.worker as worker
+worker.worker_main = probe_mod.probe
+from greenbench.runner.local import LocalDispatcher
+
+signal.signal(signal.SIGINT, signal.default_int_handler)
+real_launch = popen.Popen._launch
+
+def _taker():
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+    os.kill(os.getpid(), signal.SIGINT)
+
+def launch(self, process_obj):
+    t = threading.Thread(target=_taker)
+    t.start()
+    t.join()
+    for _ in range(100):  # give the main thread its chances to run the Python handler, here, mid-start
+        time.sleep(0.001)
+    return real_launch(self, process_obj)
+
+popen.Popen._launch = launch
+dispatcher = LocalDispatcher(env={})
+out = {"interrupted": False}
+try:
+    dispatcher._worker("torch")
+except KeyboardInterrupt:  # held over the start, raised once the worker is started and registered
+    out["interrupted"] = True
+(w,) = dispatcher._workers.values()  # registered: an interrupt's clean-up finds it
+kind, out["entry"] = w.conn.recv()  # the child read its start-up data and runs
+w.kill()
+print(json.dumps(out))
+'''
+
+
+def test_ctrl_c_taken_by_another_thread_mid_start_waits_until_the_worker_has_started(tmp_path: Path) -> None:
+    (tmp_path / "probe_mod.py").write_text(PROBE)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, "-c", MID_START], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr
+    import json
+
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["interrupted"] and out["entry"] is not None  # interrupted, after the worker got its start-up data
+    assert "Traceback" not in proc.stderr and "EOFError" not in proc.stderr, proc.stderr
+
+
+def test_signals_deferred_holds_then_delivers(monkeypatch) -> None:
+    import signal
+    import threading
+
+    from greenbench.runner.local import signals_deferred
+
+    seen: list[str] = []
+    monkeypatch.setattr(signal, "SIGUSR1", signal.SIGUSR1)
+    previous = signal.signal(signal.SIGUSR1, lambda n, f: seen.append("handled"))
+    try:
+        with signals_deferred((signal.SIGUSR1,)):
+            t = threading.Thread(target=os.kill, args=(os.getpid(), signal.SIGUSR1))
+            t.start()
+            t.join()
+            for _ in range(50):
+                pass
+            seen.append("inside")
+        assert seen == ["inside", "handled"]  # held during the block, then handled by its own handler once
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
