@@ -89,20 +89,9 @@ class EnergyMeter:
     its children but costs several ms per sample (psutil walks every process).
     """
 
-    def __init__(
-        self,
-        country: str = "USA",
-        region: str | None = None,
-        *,
-        measure_power_secs: float = 0.5,
-        min_duration_s: float = 2.0,
-        min_samples: int = 3,
-        tracking_mode: str = "machine",
-    ) -> None:
-        self._begin(EnergySettings.validated(
-            country, region, measure_power_secs=measure_power_secs, min_duration_s=min_duration_s,
-            min_samples=min_samples, tracking_mode=tracking_mode,
-        ))
+    def __init__(self, country: str = "USA", region: str | None = None, **settings: Any) -> None:
+        # measure_power_secs, min_duration_s, min_samples, tracking_mode: EnergySettings.validated's keywords
+        self._begin(EnergySettings.validated(country, region, **settings))
 
     @classmethod
     def from_settings(cls, settings: EnergySettings) -> EnergyMeter:
