@@ -181,8 +181,18 @@ class EnergyConfig(_Strict):
     enabled: bool = True
     country: str = Field("USA", description="ISO 3166-1 alpha-3 code for the grid's carbon intensity.")
     region: str | None = None
-    measure_power_secs: float = Field(0.5, gt=0.0, le=1.0)
-    min_phase_s: float = Field(2.0, ge=0.0, description="Phases shorter than this are flagged low-confidence.")
+    measure_power_secs: float = Field(0.5, gt=0.0, le=1.0, description="Seconds between power samples.")
+    min_phase_s: float = Field(2.0, ge=0.0, le=86400.0,
+                               description="Phases shorter than this are flagged low-confidence.")
+    min_samples: int = Field(3, ge=1, le=100_000, description=(
+        "Phases with fewer power samples are flagged low-confidence (MLPerf Power asks for 60 at >= 1 Hz)."))
+    tracking_mode: Literal["machine", "process"] = "machine"
+    idle_baseline_s: float = Field(10.0, ge=0.0, le=3600.0, description=(
+        "Seconds of idle power measured before the first workload (0: none); phases get net energy above it."))
+    idle_recheck_after_s: float | None = Field(1800.0, gt=0.0, description=(
+        "Measure idle power again at the end of a suite that ran longer than this, to detect drift (null: never)."))
+    cpu_tdp_w: float | None = Field(None, gt=0.0, le=5000.0, description=(
+        "Declared CPU power (W) for CPUs codecarbon does not know; used only when no CPU energy counter is readable."))
 
     @field_validator("country")
     @classmethod

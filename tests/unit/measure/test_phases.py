@@ -276,7 +276,8 @@ def test_energy_settings_parsing() -> None:
     assert energy_settings(EnergyConfig(enabled=False)) is None
     assert energy_settings(None) == {}
     assert energy_settings(EnergyConfig(country="DEU", measure_power_secs=0.2, min_phase_s=1.0)) == {
-        "country": "DEU", "region": None, "measure_power_secs": 0.2, "min_duration_s": 1.0,
+        "country": "DEU", "region": None, "measure_power_secs": 0.2, "min_duration_s": 1.0, "min_samples": 3,
+        "tracking_mode": "machine", "idle_baseline_s": 10.0, "idle_recheck_after_s": 1800.0, "cpu_tdp_w": None,
     }
     assert energy_settings({"enabled": True, "country": "FRA", "min_samples": 5}) == {"country": "FRA", "min_samples": 5}
     with pytest.raises(UserError, match="energy: unknown setting\\(s\\) 'contry'; allowed: enabled, country"):

@@ -200,7 +200,7 @@ def test_a_file_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
         ("energy: {measure_power_secs: .nan}", "energy.measure_power_secs: nan: NaN and infinity are not allowed, give "
                                                "a finite number (allowed: > 0 and <= 1)"),
         ("energy: {min_phase_s: .inf}", "energy.min_phase_s: inf: NaN and infinity are not allowed, give a finite "
-                                        "number (allowed: >= 0)"),
+                                        "number (allowed: >= 0 and <= 86400)"),
         ("training: {target_accuracy: .nan}", "training.target_accuracy: nan: NaN and infinity are not allowed, give "
                                               "a finite number (allowed: > 0 and <= 1)"),
         ("optimizers: {adam: {learning_rate: .inf}}", "optimizers.adam.learning_rate: inf: NaN and infinity are not "
