@@ -33,7 +33,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-from greenbench.measure import codecarbon_glue
+from greenbench.measure import codecarbon_glue, intervals
 from greenbench.measure.codecarbon_glue import (  # noqa: F401 - re-exported: public names of this module
     CODECARBON_TESTED,
     COMPONENTS,
@@ -258,7 +258,7 @@ class EnergyMeter:
             return k * JOULES_PER_KWH / duration if duration > 0 else 0.0
 
         assert self.intensity_g_per_kwh is not None
-        return {
+        entry = {
             "energy_source": self.energy_source,
             "provenance": dict(self.provenance),
             "provenance_detail": self.provenance_detail,
@@ -283,6 +283,9 @@ class EnergyMeter:
             "low_confidence": bool(reasons),
             "low_confidence_reason": "; ".join(reasons) or None,
         }
+        # The interval of every figure, by the method that produced it (greenbench.measure.intervals).
+        entry["interval"] = intervals.interval(entry)
+        return entry
 
     @contextlib.contextmanager
     def window(self, name: str) -> Iterator[dict[str, Any]]:

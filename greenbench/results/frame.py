@@ -14,6 +14,7 @@ import pandas as pd
 
 from greenbench.backend_registry import BUILTIN
 from greenbench.choices import CONFIG_AXES, MATRIX_AXES
+from greenbench.measure.intervals import interval as energy_interval
 from greenbench.results.walk import find_records
 
 # One ``<framework>_version`` column per built-in backend (its registry entry's own version key).
@@ -22,6 +23,16 @@ FRAMEWORK_VERSION_COLUMNS = [f"{key}_version" for key in FRAMEWORK_VERSION_KEYS]
 
 # Columns every frame has, in this order (more may follow); the configuration columns are the matrix axes.
 CONFIG_COLUMNS = list(MATRIX_AXES)
+
+
+def _with_bounds(*columns: str) -> list[str]:
+    """Each energy / CO₂ column followed by its ``_low`` and ``_high`` bounds (greenbench.measure.intervals)."""
+    return [name for c in columns for name in (c, f"{c}_low", f"{c}_high")]
+
+
+# The energy and CO₂ columns that carry an interval by method (``<column>_low`` / ``<column>_high``).
+BOUNDED_COLUMNS = ["train_energy_kwh", "train_co2_kg", "total_energy_kwh", "total_co2_kg", "energy_to_target_kwh",
+                   "inference_energy_kwh_per_1k", "compress_energy_kwh"]
 COLUMNS = [
     "run_id",
     "workload_id",
@@ -35,12 +46,13 @@ COLUMNS = [
     "epochs_run",
     "train_time_s",
     "train_cpu_s",
-    "train_energy_kwh",
-    "train_co2_kg",
+    *_with_bounds("train_energy_kwh", "train_co2_kg"),
+    "train_net_energy_kwh",
     "evaluate_time_s",
     "total_time_s",
-    "total_energy_kwh",
-    "total_co2_kg",
+    *_with_bounds("total_energy_kwh", "total_co2_kg"),
+    "total_net_energy_kwh",
+    "idle_power_w",
     "energy_source",
     "cpu_energy_source",
     "gpu_energy_source",
@@ -51,7 +63,7 @@ COLUMNS = [
     "peak_rss_bytes",
     "peak_device_mem_bytes",
     "time_to_target_s",
-    "energy_to_target_kwh",
+    *_with_bounds("energy_to_target_kwh"),
     "size_bytes",
     "nonzero_params",
     "sparsity",
@@ -59,9 +71,9 @@ COLUMNS = [
     "latency_ms_p50",
     "latency_ms_p95",
     "throughput_ips",
-    "inference_energy_kwh_per_1k",
+    *_with_bounds("inference_energy_kwh_per_1k"),
     "compress_time_s",
-    "compress_energy_kwh",
+    *_with_bounds("compress_energy_kwh"),
     "trained_run_id",
     "machine",
     "cpu_model",
@@ -189,7 +201,57 @@ def record_to_row(rec: dict[str, Any], source: str = "") -> dict[str, Any]:
         "started_at": rec.get("started_at"),
         "source": source,
     }
+    row.update(_bounds(row, phases, energies))
+    row["train_net_energy_kwh"] = _get(train, "energy", "net_total_kwh")
+    row["total_net_energy_kwh"] = _sum(e.get("net_total_kwh") for e in energies) if all(
+        e.get("net_total_kwh") is not None for e in energies if e.get("total_kwh") is not None) else None
+    row["idle_power_w"] = _get(rec, "idle_baseline", "total_w")
     return row
+
+
+def _interval(entry: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A window's interval: as recorded, or computed from its provenance (records written before intervals)."""
+    if not entry or entry.get("total_kwh") is None:
+        return None
+    return entry.get("interval") or energy_interval(entry)
+
+
+def _scaled(value: Any, entry: dict[str, Any] | None) -> tuple[Any, Any]:
+    """Bounds of a figure derived from one window's energy (per 1k images, to target): the window's own factors."""
+    iv = _interval(entry)
+    total = (entry or {}).get("total_kwh")
+    if value is None or not iv or not total:
+        return None, None
+    return value * iv["total_kwh"][0] / total, value * iv["total_kwh"][1] / total
+
+
+def _bounds(row: dict[str, Any], phases: dict[str, Any], energies: list[dict[str, Any]]) -> dict[str, Any]:
+    """The ``_low`` / ``_high`` columns of :data:`BOUNDED_COLUMNS`."""
+    out: dict[str, Any] = {}
+
+    def put(column: str, bounds: tuple[Any, Any] | list[Any] | None) -> None:
+        out[f"{column}_low"], out[f"{column}_high"] = (bounds[0], bounds[1]) if bounds else (None, None)
+
+    for phase, column in (("train", "train"), ("compress", "compress")):
+        iv = _interval(_get(phases, phase, "energy"))
+        if column == "train":
+            put("train_energy_kwh", iv and iv["total_kwh"])
+            put("train_co2_kg", iv and iv["co2_kg"])
+        else:
+            put("compress_energy_kwh", iv and iv["total_kwh"])
+    metered = [e for e in energies if e.get("total_kwh") is not None]
+    ivs = [_interval(e) for e in metered]
+    if metered and all(ivs):
+        put("total_energy_kwh", (sum(i["total_kwh"][0] for i in ivs), sum(i["total_kwh"][1] for i in ivs)))
+        co2 = [i["co2_kg"] for i in ivs]
+        put("total_co2_kg", (sum(c[0] for c in co2), sum(c[1] for c in co2)) if all(co2) else None)
+    else:
+        put("total_energy_kwh", None)
+        put("total_co2_kg", None)
+    put("energy_to_target_kwh", _scaled(row.get("energy_to_target_kwh"), _get(phases, "train", "energy")))
+    put("inference_energy_kwh_per_1k", _scaled(row.get("inference_energy_kwh_per_1k"),
+                                                _get(phases, "inference", "energy")))
+    return out
 
 
 def iter_records(paths: str | Path | Sequence[str | Path]) -> Iterable[tuple[dict[str, Any], str]]:
