@@ -116,6 +116,12 @@ def plan_suite(
 ) -> tuple[Suite, list[RunSpec]]:
     """Load a suite, apply CLI overrides, expand it and filter with ``--only``."""
     suite = load_suite(path)
+    if suite.energy.enabled:  # the per-machine energy settings from the environment: refused here, in one line
+        from greenbench.measure.settings import EnergySettings
+
+        machine = EnergySettings.from_config(suite.energy)
+        machine.declared_cpu_tdp()
+        machine.idle_seconds()
     updates: dict[str, Any] = {}
     if data_dir is None and suite.data.dir and not Path(suite.data.dir).expanduser().is_absolute():
         # a relative data.dir in a suite file is relative to that file, not to where greenbench runs

@@ -147,7 +147,26 @@ def tracker_class() -> type:
 
         def __init__(self, **kwargs: Any) -> None:
             self._gb_lock = threading.RLock()
+            self._gb_cpu_curve: Any = None  # a calibrated load → power curve (greenbench calibrate), if used
             undecorated(OfflineEmissionsTracker.__init__)(self, **kwargs)
+
+        def use_cpu_curve(self, curve: Any) -> None:
+            """Estimate CPU power from a calibrated load → power curve instead of codecarbon's TDP model.
+
+            The machine's CPU load is read with psutil over each sampling interval (the same
+            machine-wide load codecarbon's model reads); ``curve.power_w(load_pct)`` is the fit.
+            """
+            import psutil
+
+            psutil.cpu_percent(interval=None)  # starts psutil's interval: the first sample reads from here
+            self._gb_cpu_curve = curve
+
+        def _gb_curve_sample(self, duration: float) -> tuple[Any, Any]:
+            import psutil
+            from codecarbon.core.units import Energy, Power, Time
+
+            power = Power.from_watts(float(self._gb_cpu_curve.power_w(psutil.cpu_percent(interval=None))))
+            return power, Energy.from_power_and_time(power=power, time=Time.from_seconds(duration))
 
         def _measure_power_and_energy(self) -> None:
             """One sample of every component over the *same* interval, under a lock.
@@ -162,10 +181,13 @@ def tracker_class() -> type:
                 now = time.perf_counter()
                 duration = max(0.0, now - self._last_measured_time)
                 for hw in self._hardware:
-                    power, energy = hw.measure_power_and_energy(last_duration=duration)
+                    part = component(hw)
+                    if part == "cpu" and self._gb_cpu_curve is not None:
+                        power, energy = self._gb_curve_sample(duration)
+                    else:
+                        power, energy = hw.measure_power_and_energy(last_duration=duration)
                     power, energy = power * self._pue, energy * self._pue
                     self._total_energy += energy
-                    part = component(hw)
                     if part == "cpu":
                         self._total_cpu_energy += energy
                         self._cpu_power = power
@@ -186,8 +208,12 @@ def tracker_class() -> type:
 
 
 def build_tracker(*, country: str, region: str | None, measure_power_secs: float, tracking_mode: str,
-                  output_dir: str, force_estimate: bool) -> Any:
-    """A built, not yet started :func:`tracker_class` tracker: offline, no user config, every parameter explicit."""
+                  output_dir: str, force_estimate: bool, cpu_power_w: float | None = None) -> Any:
+    """A built, not yet started :func:`tracker_class` tracker: offline, no user config, every parameter explicit.
+
+    ``cpu_power_w``: a declared CPU power (all sockets, W) for codecarbon's CPU load model instead of its
+    CPU table (``force_cpu_power`` with the load model forced); only for machines without CPU counters.
+    """
     with _without_user_config():
         return tracker_class()(
             country_iso_code=country,
@@ -208,10 +234,10 @@ def build_tracker(*, country: str, region: str | None, measure_power_secs: float
             tracking_mode=tracking_mode,
             log_level="error",
             logger_preamble="",
-            force_cpu_power=None,
+            force_cpu_power=cpu_power_w,
             force_ram_power=None,
             force_carbon_intensity_g_co2e_kwh=None,
-            force_mode_cpu_load=force_estimate,
+            force_mode_cpu_load=force_estimate or cpu_power_w is not None,
             pue=1.0,
             wue=0.0,
             allow_multiple_runs=True,  # no lock file, and no SIGINT/SIGTERM handler of codecarbon's

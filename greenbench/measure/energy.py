@@ -155,23 +155,68 @@ class EnergyMeter:
         # reporting zero "measured" CPU energy.
         force_estimate = bool(rapl["present"] and not rapl["readable"])
         self._workdir = tempfile.mkdtemp(prefix="greenbench-codecarbon-")
-        tracker = codecarbon_glue.build_tracker(
-            country=self.country, region=self.region, measure_power_secs=self.measure_power_secs,
-            tracking_mode=self.tracking_mode, output_dir=self._workdir, force_estimate=force_estimate,
-        )
-        self._tracker = tracker
-        self._schedulers = codecarbon_glue.schedulers(tracker)
-        codecarbon_glue.check_contract(tracker, self.codecarbon_version)
-        codecarbon_glue.start(tracker)
-        self.provenance, self.provenance_detail = hardware_provenance(list(tracker._hardware), rapl)
+
+        def build(cpu_power_w: float | None = None) -> Any:
+            return codecarbon_glue.build_tracker(
+                country=self.country, region=self.region, measure_power_secs=self.measure_power_secs,
+                tracking_mode=self.tracking_mode, output_dir=self._workdir, force_estimate=force_estimate,
+                cpu_power_w=cpu_power_w,
+            )
+
+        def begin(cpu_power_w: float | None = None) -> Any:
+            tracker = build(cpu_power_w)
+            self._tracker = tracker
+            self._schedulers = codecarbon_glue.schedulers(tracker)
+            codecarbon_glue.check_contract(tracker, self.codecarbon_version)
+            codecarbon_glue.start(tracker)  # codecarbon picks each component's method here
+            self.provenance, self.provenance_detail = hardware_provenance(list(tracker._hardware), rapl)
+            return tracker
+
+        tracker = begin()
+        # No CPU counter: a calibrated curve for this CPU model (greenbench calibrate), else a declared CPU power,
+        # else codecarbon's CPU table. Counters always win; what was chosen, and why, goes into the provenance.
+        cpu_choice = self._cpu_estimate_choice() if self.provenance.get("cpu", "").startswith("estimated") else None
+        if cpu_choice and cpu_choice[0] == "declared":
+            self._shutdown_tracker(keep_workdir=True)
+            tracker = begin(cpu_power_w=cpu_choice[1])
+        if cpu_choice and self.provenance.get("cpu", "").startswith("estimated"):
+            kind, value, detail = cpu_choice
+            if kind == "calibrated":
+                tracker.use_cpu_curve(value)
+            self.provenance["cpu"] = f"estimated:{'calibrated' if kind == 'calibrated' else 'declared-tdp'}"
+            self.provenance_detail["cpu"] = {**self.provenance_detail.get("cpu", {}), **detail}
         self.energy_source = overall_source(self.provenance)
         self.intensity_g_per_kwh, self.intensity_source, self.country_name = carbon_intensity(self.country, self.region)
 
-    def _shutdown_tracker(self) -> None:
+    def _cpu_estimate_choice(self) -> tuple[str, Any, dict[str, Any]] | None:
+        """``("calibrated", curve, detail)`` / ``("declared", watts, detail)`` for a machine without CPU counters,
+        or ``None`` to keep codecarbon's CPU table."""
+        curve = None
+        try:
+            from greenbench.measure import calibration
+
+            curve = calibration.find_curve(calibration.cpu_model_name())
+        except Exception as exc:  # noqa: BLE001 - a broken calibration file must not cost the energy figures
+            log.warning("calibration curve not used: %s", exc)
+        if curve is not None:
+            return "calibrated", curve, {
+                "method": "calibrated load → power curve (greenbench calibrate)",
+                "curve": curve.path, "calibrated_cpu_model": curve.cpu_model, "fit_rel_error": curve.rel_error,
+                "points": len(curve.points), "tdp_source": "calibration against RAPL counters on a machine with "
+                "the same CPU model",
+            }
+        watts, origin = self.settings.declared_cpu_tdp()
+        if watts is not None:
+            return "declared", watts, {"tdp_w": watts, "tdp_source": f"declared: {origin} = {watts:g} W",
+                                       "formula": "declared power × (0.1 + 0.9 × load³), load = machine CPU load"
+                                       if self.tracking_mode == "machine" else "declared power × process CPU share"}
+        return None
+
+    def _shutdown_tracker(self, keep_workdir: bool = False) -> None:
         tracker, self._tracker = self._tracker, None
         if tracker is not None:
             codecarbon_glue.shutdown(tracker, self._schedulers, timeout=self.measure_power_secs + 5.0)
-        if self._workdir:
+        if self._workdir and not keep_workdir:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
 
