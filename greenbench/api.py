@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -182,8 +183,11 @@ def run_suite(
     verbose: bool = False,
 ) -> "SuiteOutcome":
     """Run a suite (or the given subset of its runs) with local worker processes; returns the outcome."""
+    from greenbench.measure.cotenancy import ENV_DRIVER_PID
     from greenbench.runner.local import LocalDispatcher, run_plan
 
+    # This process is the root of the run's process tree: what runs outside it is a neighbour (co-tenancy).
+    os.environ[ENV_DRIVER_PID] = str(os.getpid())
     if not isinstance(suite, Suite):
         suite, planned = plan_suite(suite)
         runs = runs if runs is not None else planned

@@ -9,7 +9,8 @@
     rec.close()
 
 PHASE = ``{"wall_s", "cpu_s", "peak_rss_bytes", "peak_rss_method", "peak_device_mem_bytes",
-"start_s", "energy": ENERGY}`` (plus ``"error"`` if the body raised), JSON-able.
+"start_s", "energy": ENERGY, "cotenancy": COTENANCY}`` (plus ``"error"`` if the body raised), JSON-able;
+COTENANCY is what the rest of the machine did during the window (:mod:`greenbench.measure.cotenancy`).
 
 What each figure is
 -------------------
@@ -41,6 +42,7 @@ import threading
 import time
 from typing import Any, Callable
 
+from greenbench.measure.cotenancy import CoTenancy, CpuSnapshot
 from greenbench.measure.energy import EnergyMeter, not_metered
 from greenbench.measure.settings import energy_settings, settings_for
 
@@ -135,13 +137,14 @@ class PeakRSS:
 
 
 class _Window:
-    __slots__ = ("name", "seq", "t0", "c0", "start_s", "peak_rss", "peak_dev")
+    __slots__ = ("name", "seq", "t0", "c0", "start_s", "peak_rss", "peak_dev", "co0")
 
     def __init__(self, name: str, seq: int, start_s: float, rss: int) -> None:
         self.name, self.seq, self.start_s = name, seq, start_s
         self.peak_rss = rss
         self.peak_dev: int | None = None
         self.t0 = self.c0 = 0.0
+        self.co0: CpuSnapshot | None = None
 
 
 class _Phase:
@@ -178,6 +181,7 @@ class PhaseRecorder:
         device_memory: Callable[[], int | None] | None = None,
         meter: EnergyMeter | None = None,
         rss_sample_secs: float = 0.05,
+        cotenancy: CoTenancy | bool = True,
     ) -> None:
         if meter is None:
             settings = settings_for(energy)
@@ -192,6 +196,8 @@ class PhaseRecorder:
             EnergyMeter.from_settings(settings) if settings is not None else None
         )
         self._rss = PeakRSS(rss_sample_secs)
+        # What the rest of the machine did during each window (greenbench.measure.cotenancy)
+        self.cotenancy: CoTenancy | None = (CoTenancy() if cotenancy is True else cotenancy) or None
         self._t_origin = time.perf_counter()
         self._open: dict[str, _Window] = {}
         self._done: dict[str, tuple[int, dict[str, Any]]] = {}
@@ -274,6 +280,8 @@ class PhaseRecorder:
             self._open[name] = w
             if self.meter is not None:
                 self.meter.begin_window(name)
+            if self.cotenancy is not None:
+                w.co0 = self.cotenancy.snapshot()
             w.t0, w.c0 = time.perf_counter(), time.process_time()
 
     def _close_window(self, name: str, sync: Callable[[], Any] | None, exc_type: Any) -> None:
@@ -284,6 +292,7 @@ class PhaseRecorder:
             except BaseException as e:  # noqa: BLE001 - recorded first, re-raised below
                 sync_error = e
         t1, c1 = time.perf_counter(), time.process_time()
+        co1 = self.cotenancy.snapshot() if self.cotenancy is not None else None
         with self._lock:
             w = self._open.get(name)
             if w is None:  # closed meanwhile (recorder closed)
@@ -307,6 +316,8 @@ class PhaseRecorder:
                 "start_s": w.start_s,
                 "energy": energy,
             }
+            if self.cotenancy is not None and w.co0 is not None and co1 is not None:
+                result["cotenancy"] = self.cotenancy.window(w.co0, co1)
             if exc_type is not None:
                 result["error"] = getattr(exc_type, "__name__", str(exc_type))
             elif sync_error is not None:

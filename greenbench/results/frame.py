@@ -58,6 +58,9 @@ COLUMNS = [
     "gpu_energy_source",
     "ram_energy_source",
     "energy_low_confidence",
+    "contaminated",
+    "contamination_reason",
+    "max_other_cpu_share",
     "country",
     "carbon_intensity_g_per_kwh",
     "peak_rss_bytes",
@@ -206,6 +209,10 @@ def record_to_row(rec: dict[str, Any], source: str = "") -> dict[str, Any]:
     row["total_net_energy_kwh"] = _sum(e.get("net_total_kwh") for e in energies) if all(
         e.get("net_total_kwh") is not None for e in energies if e.get("total_kwh") is not None) else None
     row["idle_power_w"] = _get(rec, "idle_baseline", "total_w")
+    # co-tenancy: were the run's measured windows shared with other processes? (greenbench.measure.cotenancy)
+    row["contaminated"] = _get(rec, "cotenancy", "contaminated")
+    row["contamination_reason"] = _get(rec, "cotenancy", "reason") if row["contaminated"] else None
+    row["max_other_cpu_share"] = _get(rec, "cotenancy", "max_other_share")
     return row
 
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from greenbench.backends.base import Backend, CompressedModel, EpochStats, Evaluation, Hooks, TrainData, Unsupported
 from greenbench.choices import NO_COMPRESSION
+from greenbench.measure.cotenancy import verdict as cotenancy_verdict
 from greenbench.runner import hooks as phase_hooks
 from greenbench.runner.records import base_record, now_iso
 from greenbench.suite.plan import RunSpec
@@ -287,6 +288,8 @@ class WorkloadExecutor:
             }
             rec["history"] = history if i == 0 else []
             rec["phases"] = phases
+            # Were the measured windows shared with other processes? (greenbench.measure.cotenancy)
+            rec["cotenancy"] = cotenancy_verdict(phases, spec.runner.cotenancy_threshold)
             rec["compression"] = {
                 "method": spec.compression,
                 "trained_run_id": holder,

@@ -219,6 +219,9 @@ class RunnerConfig(_Strict):
     timeout_s: float = Field(3600.0, gt=0)
     inference_batch: int = Field(1000, ge=1)
     latency_samples: int = Field(200, ge=10, le=100000)
+    cotenancy_threshold: float = Field(0.10, gt=0.0, le=1.0, description=(
+        "A run is marked contaminated when other processes used more than this fraction of the machine's CPU "
+        "during one of its measured windows."))
 
 
 # --------------------------------------------------------------------------- matrix
