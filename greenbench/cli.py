@@ -136,6 +136,61 @@ def env(json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = 
         say(console, format_fingerprint(fp), soft_wrap=True)
 
 
+# --------------------------------------------------------------------------- calibrate
+class TrainingRung(str, Enum):
+    none = "none"
+    torch = "torch"
+    tensorflow = "tensorflow"
+
+
+@app.command()
+def calibrate(
+    step_s: Annotated[float, typer.Option("--step-s", help="Seconds measured per rung of the load ladder.")] = 10.0,
+    max_cores: Annotated[
+        Optional[int], typer.Option("--max-cores", help="Busy cores to go up to (default: every logical CPU).")
+    ] = None,
+    training: Annotated[
+        TrainingRung, typer.Option("--training", help="Add a rung training a small MLP with this framework "
+                                   "(in a subprocess).")
+    ] = TrainingRung.none,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the stored calibration as JSON.")] = False,
+) -> None:
+    """Measure this machine's CPU load → power curve with RAPL, store it, and compare codecarbon's estimate."""
+    import json
+
+    from greenbench.measure.calibration import calibrate as run_calibration
+
+    def started(info: dict) -> None:
+        say(console, f"calibrating {info['cpu_model']}: {len(info['packages'])} RAPL package counter(s) under "
+                     f"{info['powercap_root']}, {info['step_s']:g} s per rung", soft_wrap=True)
+        say(console, f"codecarbon TDP: {_num(info['codecarbon_tdp_w'])} W ({info['codecarbon_tdp_source']})",
+            soft_wrap=True)
+        say(console, f"{'step':<22} {'load %':>7} {'counters W':>11} {'codecarbon W':>13} {'diff %':>7}",
+            soft_wrap=True)
+
+    def rung_done(rung) -> None:  # noqa: ANN001
+        cc = rung.codecarbon_w
+        diff = None if cc is None or rung.power_w <= 0 else 100.0 * (cc - rung.power_w) / rung.power_w
+        say(console, f"{rung.name:<22} {rung.load_pct:>7.1f} {rung.power_w:>11.2f} {_num(cc):>13} "
+                     f"{'n/a' if diff is None else format(diff, '+.1f'):>7}", soft_wrap=True)
+
+    quiet = json_out
+    curve, doc = run_calibration(step_s=step_s, max_cores=max_cores, training=training.value,
+                                 on_start=None if quiet else started, on_rung=None if quiet else rung_done)
+    if json_out:
+        print(json.dumps({**doc, "path": curve.path}, indent=2))
+        return
+    say(console, f"fit: {len(curve.points)} point(s), ±{100 * curve.rel_error:.1f} % "
+                 f"({doc['fit']['error_method']})", soft_wrap=True)
+    say(console, f"stored: {curve.path}", soft_wrap=True)
+    for warning in doc["warnings"]:
+        say(err_console, ("warning: ", "yellow"), warning, soft_wrap=True)
+
+
+def _num(value: Optional[float]) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
 # --------------------------------------------------------------------------- data
 class DatasetName(str, Enum):
     mnist = "mnist"
