@@ -260,6 +260,7 @@ def energy_capabilities(rapl: dict[str, Any], gpu_list: list[dict[str, Any]]) ->
             cpu_note = "powermetrics needs root: TDP × load estimate"
         else:
             cpu_note = "no CPU energy counter: TDP × load estimate"
+        cpu, cpu_note = _cpu_estimate(cpu_note)
     nvidia = [g for g in gpu_list if g.get("vendor") == "nvidia"]
     gpu = "measured:nvml" if nvidia else "none"
     gpu_note = f"{len(nvidia)} NVIDIA GPU(s) via NVML" if nvidia else "no NVIDIA GPU found"
@@ -268,6 +269,27 @@ def energy_capabilities(rapl: dict[str, Any], gpu_list: list[dict[str, Any]]) ->
     summary = kinds.pop() if len(kinds) == 1 else "mixed"
     return {"cpu": cpu, "cpu_note": cpu_note, "gpu": gpu, "gpu_note": gpu_note, "ram": ram, "ram_note": ram_note,
             "summary": summary}
+
+
+def _cpu_estimate(note: str) -> tuple[str, str]:
+    """Without CPU counters: what replaces codecarbon's CPU table here (a calibrated curve, a declared power)."""
+    import os
+
+    try:
+        from greenbench.measure import calibration
+
+        curve = calibration.find_curve(calibration.cpu_model_name())
+    except Exception:  # noqa: BLE001 - a forecast: a broken calibration file is reported by the run itself
+        curve = None
+    if curve is not None:
+        return "estimated:calibrated", (f"no CPU counter: calibrated load → power curve for this CPU model "
+                                        f"({curve.path}, fit error ±{curve.rel_error:.1%})")
+    declared = os.environ.get("GREENBENCH_CPU_TDP_W", "").strip()
+    if declared:
+        return "estimated:declared-tdp", (f"no CPU counter: declared CPU power GREENBENCH_CPU_TDP_W = {declared} W × "
+                                          "load (a suite's energy.cpu_tdp_w overrides it)")
+    return "estimated", (f"{note}; to narrow it, declare the CPU's power (energy.cpu_tdp_w or GREENBENCH_CPU_TDP_W) "
+                         "or run greenbench calibrate on a machine with RAPL and the same CPU model (docs/energy.md)")
 
 
 # --------------------------------------------------------------------------- the rest

@@ -129,3 +129,32 @@ def test_gpus_through_nvml(fake_nvml: Any) -> None:
     assert fp["gpus"] == [{"index": 0, "name": "NVIDIA Fake H100", "memory_bytes": 80 * 1024**3,
                            "driver": "550.54", "vendor": "nvidia"}]
     assert fp["energy_capabilities"]["gpu"] == "measured:nvml"
+
+
+NO_RAPL = {"root": "/x", "present": False, "readable": [], "unreadable": {}}
+
+
+def test_without_counters_the_forecast_names_a_declared_power_or_a_calibration(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from greenbench.measure import calibration
+
+    monkeypatch.setattr(calibration, "find_curve", lambda model: None)
+    monkeypatch.delenv("GREENBENCH_CPU_TDP_W", raising=False)
+    caps = env.energy_capabilities(NO_RAPL, [])
+    assert caps["cpu"] == "estimated" and "greenbench calibrate" in caps["cpu_note"]
+    monkeypatch.setenv("GREENBENCH_CPU_TDP_W", "35")
+    caps = env.energy_capabilities(NO_RAPL, [])
+    assert caps["cpu"] == "estimated:declared-tdp" and "GREENBENCH_CPU_TDP_W = 35 W" in caps["cpu_note"]
+
+    class Curve:
+        path, rel_error = "/cache/calibration/amd-epyc.json", 0.04
+
+    monkeypatch.setattr(calibration, "find_curve", lambda model: Curve())
+    caps = env.energy_capabilities(NO_RAPL, [])
+    assert caps["cpu"] == "estimated:calibrated"
+    assert caps["cpu_note"] == ("no CPU counter: calibrated load → power curve for this CPU model "
+                                "(/cache/calibration/amd-epyc.json, fit error ±4.0%)")
+    # counters win over both
+    caps = env.energy_capabilities({"root": "/x", "present": True, "readable": ["/x/energy_uj"], "unreadable": {}}, [])
+    assert caps["cpu"] == "measured:rapl"
