@@ -27,6 +27,13 @@ from capabilities import pytest_runtest_makereport  # noqa: F401  (pytest hook)
 from greenbench.results import ResultStore
 from greenbench.suite import expand, parse_suite
 
+# No idle baseline in tests: GREENBENCH_IDLE_BASELINE_S is the per-machine setting of its length
+# (greenbench.measure.idle), and left unset every `greenbench run` — in this process or in a CLI
+# subprocess, which inherits os.environ — would first sit 10 s measuring idle power. Set at import, so
+# that the whole session has it; the tests of the baseline opt back in with monkeypatch.setenv (in this
+# process) or extra_env (a CLI subprocess).
+os.environ["GREENBENCH_IDLE_BASELINE_S"] = "0"
+
 
 def pytest_configure(config: pytest.Config) -> None:
     _guard_configure(config)

@@ -38,6 +38,8 @@ except ImportError:  # pragma: no cover - Windows
 
 MARKER = ".greenbench-suite"  # the exact name of the suite a results directory belongs to (JSON; not a record)
 RESUME = "what is recorded is kept: run the same command again to resume"
+# JSON files of a results directory that are not run records (greenbench.measure.idle writes the first).
+SIDE_FILES = frozenset({"idle-baseline.json"})
 
 
 @dataclass
@@ -161,6 +163,8 @@ class ResultStore:
         if not self.root.is_dir():
             return scan
         for path in sorted(self.root.glob("*.json")):
+            if path.name in SIDE_FILES:
+                continue
             try:
                 scan.records[path.stem] = read_record(path)
             except ValueError as exc:

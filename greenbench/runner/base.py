@@ -31,6 +31,10 @@ class Dispatcher(Protocol):
         return; start-up output goes to ``log_dir``. The dispatcher must finish start-up before the
         first :meth:`execute` measures anything."""
 
+    def wait_ready(self) -> None:
+        """Optional: return once start-up (begun by :meth:`warm_up`) is over, so that the driver can measure
+        the machine's idle power (:mod:`greenbench.measure.idle`) without a framework import in it."""
+
     def interrupt(self) -> None:
         """Stop the work in progress at once (SIGINT); the next :meth:`execute` starts afresh."""
 

@@ -196,6 +196,11 @@ class LocalDispatcher(Dispatcher):
                     break  # execute() turns a dead worker into failed records
         self._starting = []
 
+    def wait_ready(self) -> None:
+        """Wait until every starting worker has imported its framework (the idle baseline waits for it:
+        an import is not idle)."""
+        self._await_ready()
+
     def _drop(self, backend: str) -> None:
         w = self._workers.pop(backend, None)
         if w is not None:
@@ -281,6 +286,96 @@ def _framework_skip(spec: RunSpec) -> str | None:
     return None
 
 
+class _Idle:
+    """The idle baseline of one invocation (:mod:`greenbench.measure.idle`): measured before the first
+    workload, added to every record written, measured again at the end of a long invocation."""
+
+    def __init__(self, suite: "Suite", store: ResultStore, dispatcher: Dispatcher, console: "Console | None",
+                 quiet: bool) -> None:
+        from greenbench.measure.idle import invocation_id
+        from greenbench.measure.settings import settings_for
+
+        self.settings = settings_for(suite.energy)
+        self.seconds = self.settings.idle_seconds() if self.settings is not None else 0.0  # a bad override: one error now
+        self.store, self.dispatcher = store, dispatcher
+        self.console = console if not quiet else None
+        self.invocation = invocation_id()
+        self.start: dict[str, Any] | None = None
+        self.started_at = 0.0
+
+    @property
+    def wanted(self) -> bool:
+        return self.settings is not None and self.seconds > 0
+
+    def _machine(self) -> str:
+        return str((getattr(self.dispatcher, "env", None) or {}).get("machine", "unknown"))
+
+    def _measure(self) -> dict[str, Any]:
+        from greenbench.measure import idle
+
+        assert self.settings is not None
+        wait_ready = getattr(self.dispatcher, "wait_ready", None)
+
+        def meter(settings: Any) -> Any:
+            m = idle._default_meter(settings)  # starts (detects the hardware) while the workers still import
+            try:
+                if wait_ready is not None:
+                    wait_ready()  # a framework import is not idle
+            except BaseException:
+                m.close()
+                raise
+            return m
+
+        return idle.measure_idle(self.settings, self.seconds, meter_factory=meter)
+
+    def _save(self, baseline: dict[str, Any], when: str, drift: dict[str, Any] | None = None) -> None:
+        from greenbench.errors import write_fault
+        from greenbench.measure import idle
+        from greenbench.results.store import RESUME
+
+        entry = {**baseline, "invocation": self.invocation, "when": when, "machine": self._machine()}
+        drifts = [{"invocation": self.invocation, **drift}] if drift is not None else []
+        try:
+            idle.append(self.store.root, baselines=[entry], drifts=drifts)
+        except OSError as exc:
+            raise write_fault(exc, self.store.root / idle.FILE_NAME, "write the idle baseline", "--results",
+                              RESUME) from None
+
+    def begin(self) -> None:
+        from greenbench.measure.idle import describe
+
+        self.started_at = time.perf_counter()
+        self.start = self._measure()
+        self._save(self.start, "start")
+        if self.console is not None:
+            from greenbench.console import say
+
+            say(self.console, describe(self.start))
+
+    def apply(self, rec: dict[str, Any]) -> dict[str, Any]:
+        from greenbench.measure.idle import add_net_energy
+
+        return add_net_energy(rec, self.start, invocation=self.invocation)
+
+    def end(self) -> None:
+        """Measure again and report drift when the invocation ran longer than ``energy.idle_recheck_after_s``."""
+        from greenbench.measure.idle import drift
+
+        after = self.settings.idle_recheck_after_s if self.settings is not None else None
+        if self.start is None or after is None or time.perf_counter() - self.started_at <= after:
+            return
+        end = self._measure()
+        change = drift(self.start, end)
+        self._save(end, "end", change)
+        if self.console is not None and change["flagged"]:
+            from greenbench.console import say
+
+            say(self.console, f"warning: idle power drifted {change['change']:+.0%} during this run "
+                f"({change['start_w']:.3g} W → {change['end_w']:.3g} W, more than the {change['threshold']:.0%} "
+                f"the baselines allow): net energy of later runs is less certain; see "
+                f"{self.store.root / 'idle-baseline.json'}", style="yellow")
+
+
 def run_plan(
     suite: "Suite",
     runs: list[RunSpec],
@@ -309,6 +404,7 @@ def run_plan(
     outcome.resumed = len(runs) - len(todo)
 
     env = getattr(dispatcher, "env", None)
+    idle = _Idle(suite, store, dispatcher, console, quiet)
     progress = RunProgress(console, total=len(todo), quiet=quiet, verbose=verbose, outcome=outcome)
     interrupted_spec: list[RunSpec] = []
     old_handler = signal.getsignal(signal.SIGINT)
@@ -333,6 +429,8 @@ def run_plan(
             from greenbench.data import fetch
 
             fetch(suite.data.dataset, data_dir=suite.data.dir, progress=console is not None and not quiet)
+        if backends and idle.wanted:  # something will be measured: the machine's idle power first
+            idle.begin()
         with progress:
             for group in group_by_workload(todo):
                 key = group[0].workload_id
@@ -359,7 +457,7 @@ def run_plan(
                     progress.start_workload(group)
                     for event in dispatcher.execute(group, log_path):
                         if event["type"] == "record":
-                            rec = event["record"]
+                            rec = idle.apply(event["record"])  # net energy: added by the driver, workers unchanged
                             store.write(rec)
                             interrupted_spec[:] = [r for r in interrupted_spec if r.run_id != rec["run_id"]]
                             outcome.executed += 1
@@ -367,6 +465,7 @@ def run_plan(
                         else:
                             progress.event(event)
                     interrupted_spec.clear()
+        idle.end()
     except KeyboardInterrupt as exc:
         outcome.interrupted_by = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
         if on_main:  # a second Ctrl-C or SIGTERM must not tear the records
