@@ -11,7 +11,11 @@
   only when the adjusted p < α **and** the effect reaches the threshold.
 - The comparability guard lists what differs besides the code (energy provenance, country and
   carbon intensity, library versions, data subsets, hardware).
-- :func:`hardware_table` merges result sets from several machines, relative to a reference.
+- Energy and CO₂ rows are tested as ratios only when both sides' energy comes from one method, whose
+  systematic error then largely cancels (``Comparison.method_note`` says so); across methods they are
+  ``incomparable``, with the reason, and never fail the gate (:mod:`greenbench.compare.methods`).
+- :func:`hardware_table` merges result sets from several machines, relative to a reference, with each
+  energy figure's interval by its method.
 - :func:`run_compare` is the CLI's body and returns its exit code; :func:`render_table` (terminals),
   :func:`render_lines` (logs, 80 columns) and :func:`to_markdown` are what it prints.
 

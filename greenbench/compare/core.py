@@ -15,6 +15,8 @@ import pandas as pd
 
 from greenbench.compare.guard import guard_messages
 from greenbench.compare.load import LABEL_COLUMNS, WORKLOAD_COLUMNS, Side, load_side, workload_key
+from greenbench.compare.methods import ENERGY_METRICS, MethodCheck, cancellation_note, describe
+from greenbench.compare.methods import check as check_methods
 from greenbench.compare.metrics import METRIC_SPECS, MetricSpec, parse_pp, parse_threshold, resolve_metrics
 from greenbench.compare.stats import CORRECTIONS, VERDICTS, Sample, Verdict, compare_family, min_attainable_p, min_repeats
 from greenbench.errors import UserError
@@ -43,8 +45,16 @@ class Row:
     diff_ci_high: float
     p_value: float | None  # Mann-Whitney U, two-sided
     p_adjusted: float | None  # p_value after the comparison's correction, used by the gate; None outside the family
-    verdict: Verdict
+    verdict: Verdict  # "incomparable": energy from different methods on the two sides, not tested
     note: str
+    # Energy and CO₂ rows: the method both sides share (a description with its band; None when the
+    # sides differ, the method was not recorded, or the metric is not an energy figure) …
+    energy_method: str | None = None
+    # … and the means of the runs' interval bounds by that method (greenbench.measure.intervals), stored unit.
+    base_low: float = math.nan
+    base_high: float = math.nan
+    head_low: float = math.nan
+    head_high: float = math.nan
 
     @property
     def spec(self) -> MetricSpec:
@@ -80,6 +90,9 @@ class Comparison:
     # Workload × metric pairs that are not rows because the metric has no value on either side:
     # {"workload": name, "metric": metric name, "reason": "shared-training" | "no-values"}.
     left_out: list[dict[str, str]] = field(default_factory=list)
+    # One line on the energy rows tested by the ratio: both sides come from one method whose systematic
+    # error largely cancels in the ratio (greenbench.compare.methods); "" when no such row.
+    method_note: str = ""
 
     @property
     def regressions(self) -> list[Row]:
@@ -217,6 +230,32 @@ def _why_no_values(spec: MetricSpec, workload: dict[str, Any]) -> str:
     return "no-values"
 
 
+def _untested(base: np.ndarray, head: np.ndarray, reason: str) -> dict[str, Any]:
+    """A row's statistics when it is not tested: each side's mean and spread, no ratio, no p, the reason."""
+    b, h = base[np.isfinite(base)], head[np.isfinite(head)]
+    mean = lambda x: float(x.mean()) if len(x) else math.nan  # noqa: E731
+    std = lambda x: float(x.std(ddof=1)) if len(x) > 1 else math.nan  # noqa: E731
+    nan = math.nan
+    return {"n_base": len(b), "n_head": len(h), "base_mean": mean(b), "head_mean": mean(h), "base_std": std(b),
+            "head_std": std(h), "ratio": nan, "ratio_ci_low": nan, "ratio_ci_high": nan, "diff": nan,
+            "diff_ci_low": nan, "diff_ci_high": nan, "p_value": None, "p_adjusted": None, "verdict": "incomparable",
+            "note": reason}
+
+
+def _bounds(base: pd.DataFrame, head: pd.DataFrame, metric: str) -> dict[str, float]:
+    """Means of the runs' ``<metric>_low`` / ``_high`` (the method's interval of each side's mean), where recorded."""
+    out = {}
+    for side, df in (("base", base), ("head", head)):
+        for end in ("low", "high"):
+            col = f"{metric}_{end}"
+            vals = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float) if col in df else np.array([])
+            vals = vals[np.isfinite(vals)]
+            # the interval of a mean only when every run with a value has its bounds
+            n = int(np.isfinite(pd.to_numeric(df[metric], errors="coerce").to_numpy(dtype=float)).sum())
+            out[f"{side}_{end}"] = float(vals.mean()) if len(vals) and len(vals) == n else math.nan
+    return out
+
+
 def _noise_messages(rows: list[Row], thr: float, acc_thr: float, correction: str) -> list[str]:
     """Say when the repeats scatter so much that a change near the threshold is hard to tell from noise.
 
@@ -299,6 +338,10 @@ def compare(
     ``threshold`` is the minimum relative change (0.1 or "10%") for every metric except
     accuracy, whose minimum change is ``accuracy_threshold_pp`` percentage points.
 
+    Energy and CO₂ rows are tested only where both sides' energy comes from one method
+    (:mod:`greenbench.compare.methods`; ``Comparison.method_note`` says why the ratio is then
+    meaningful); where the methods differ the row is ``incomparable``, with the reason in its note.
+
     ``correction`` adjusts the p-values of all rows together before the gate: ``"bh"``
     (Benjamini–Hochberg, default), ``"holm"`` or ``"none"`` (each row on its own: with many rows
     an A/A comparison then flags something far more often than ``alpha``).
@@ -367,6 +410,7 @@ def compare(
     hgroups = dict(tuple(hdone.groupby("_group")))
     samples: list[tuple[str, MetricSpec, np.ndarray, np.ndarray]] = []
     left_out: list[dict[str, str]] = []
+    checks: dict[str, MethodCheck] = {}  # per group with an energy row: what its energy methods allow
     for g in sorted(matched, key=shown):
         for spec in specs:
             bvals = pd.to_numeric(bgroups[g][spec.name], errors="coerce").to_numpy(dtype=float)
@@ -379,16 +423,31 @@ def compare(
                                  "reason": _why_no_values(spec, heads[key_of[g]])})
                 continue
             samples.append((g, spec, bvals, hvals))
+            if spec.name in ENERGY_METRICS and g not in checks:
+                checks[g] = check_methods(bgroups[g], hgroups[g])
 
-    # One gate over the whole report: the p-values of all rows are adjusted together.
+    def incomparable(g: str, spec: MetricSpec, b: np.ndarray, h: np.ndarray) -> bool:
+        # (a side without values is insufficient data, whatever the methods)
+        return (spec.name in ENERGY_METRICS and not checks[g].comparable
+                and bool(np.isfinite(b).any() and np.isfinite(h).any()))
+
+    # One gate over the whole report: the p-values of all rows are adjusted together. Energy rows whose
+    # sides come from different methods are not tested, so they do not enter the family.
+    tested = [s for s in samples if not incomparable(*s)]
     family = compare_family(
         [Sample(b, h, spec.direction, spec.effect, acc_thr if spec.effect == "pp" else thr,
                 np.random.default_rng([seed, zlib.crc32(f"{g}|{spec.name}".encode())]))
-         for g, spec, b, h in samples],
+         for g, spec, b, h in tested],
         alpha=float(alpha), correction=correction, confidence=float(confidence), n_resamples=n_resamples,  # type: ignore[arg-type]
     )
+    results = iter(family.rows)
     rows: list[Row] = []
-    for (g, spec, _, _), res in zip(samples, family.rows):
+    for g, spec, b, h in samples:
+        if incomparable(g, spec, b, h):
+            res = _untested(b, h, checks[g].reason)
+        else:
+            res = asdict(next(results))
+        method = checks[g].method if spec.name in ENERGY_METRICS else None
         rows.append(
             Row(
                 workload=dict(heads[key_of[g]]),
@@ -397,14 +456,16 @@ def compare(
                 metric=spec.name,
                 unit=spec.unit,
                 direction=spec.direction,
-                **{k: v for k, v in asdict(res).items()},
+                **res,
+                energy_method=describe(method) if method is not None else None,
+                **_bounds(bgroups[g], hgroups[g], spec.name),
             )
         )
 
     bm = bdone[bdone["_group"].isin(matched)]
     hm = hdone[hdone["_group"].isin(matched)]
     messages = guard_messages(base, head, bm, hm, paired_by_machine=paired, one_sided_fields=one_sided)
-    messages += _noise_messages(rows, thr, acc_thr, correction)
+    messages += _noise_messages([r for r in rows if r.verdict != "incomparable"], thr, acc_thr, correction)
     notes = _power_notes(family.tested, correction, float(alpha))
     return Comparison(
         base=base.paths,
@@ -425,4 +486,6 @@ def compare(
         family_size=len(family.tested),
         notes=notes,
         left_out=left_out,
+        method_note=cancellation_note([checks[g] for g in dict.fromkeys(
+            g for g, spec, _, _ in samples if spec.name in ENERGY_METRICS)]),
     )

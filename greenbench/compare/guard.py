@@ -73,11 +73,12 @@ def energy_messages(base: pd.DataFrame, head: pd.DataFrame) -> list[str]:
         if ("measured" in kb and "measured" not in kh) or ("measured" in kh and "measured" not in kb):
             out.append(
                 f"energy is measured on one side and estimated on the other (energy source: base {_join(b)}; "
-                f"head {_join(h)}): energy and CO₂ ratios compare a hardware reading with a model estimate, "
-                "not the code"
+                f"head {_join(h)}): a hardware reading and a model estimate differ by the model's error, not the "
+                "code, so energy and CO₂ rows whose methods differ are not compared"
             )
         else:
-            out.append(f"energy source differs (base {_join(b)}; head {_join(h)}): energy and CO₂ ratios are suspect")
+            out.append(f"energy source differs (base {_join(b)}; head {_join(h)}): energy and CO₂ rows whose methods "
+                       "differ are not compared")
     for comp, label in (("cpu", "CPU"), ("gpu", "GPU"), ("ram", "RAM")):
         d = _differs(base, head, f"{comp}_energy_source")
         if d:

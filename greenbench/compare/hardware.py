@@ -17,7 +17,8 @@ import pandas as pd
 
 from greenbench.errors import UserError
 from greenbench.choices import CONFIG_AXES, LABEL_AXES
-from greenbench.results.frame import load_results
+from greenbench.compare.methods import NO_CLAIM, methods
+from greenbench.results.frame import BOUNDED_COLUMNS, load_results
 
 # A workload, as far as a results frame can tell: the suite (model widths live there) and every
 # configuration column except the seed, plus the data and training settings.
@@ -32,6 +33,26 @@ HARDWARE_KEY = [
     "test_samples",
 ]
 DEFAULT_HARDWARE_METRICS = ("train_time_s", "total_energy_kwh")
+
+
+def _method_text(grp: pd.DataFrame) -> str | None:
+    """The per-component energy method of a machine's runs: ``"cpu estimated:tdp, gpu none, ram estimated:ram-model"``
+    (several, joined by `` / ``, when its runs differ); ``None`` when not recorded."""
+    found = sorted(", ".join(f"{c} {p or 'none'}" for c, p in zip(("cpu", "gpu", "ram"), m)) for m in methods(grp))
+    return " / ".join(found) if found else None
+
+
+def _bounds_of_mean(grp: pd.DataFrame, metric: str) -> tuple[float, float]:
+    """The method's interval of the mean: the means of the runs' bounds (a systematic error moves every run
+    alike), when every run with a value has its bounds."""
+    vals = pd.to_numeric(grp[metric], errors="coerce").dropna()
+    if f"{metric}_low" not in grp or f"{metric}_high" not in grp:
+        return np.nan, np.nan
+    lows = pd.to_numeric(grp[f"{metric}_low"], errors="coerce").dropna()
+    highs = pd.to_numeric(grp[f"{metric}_high"], errors="coerce").dropna()
+    if len(vals) and len(lows) == len(highs) == len(vals):
+        return float(np.mean(lows)), float(np.mean(highs))
+    return np.nan, np.nan
 
 
 def _frame(results: pd.DataFrame | str | Path | Sequence[str | Path]) -> pd.DataFrame:
@@ -53,6 +74,13 @@ def hardware_table(
     > 1 is faster; when ``train_time_s`` is among the metrics), ``relative_energy`` (machine /
     reference energy, < 1 is greener; when ``total_energy_kwh`` is) and ``reference``.
     A workload the reference machine did not run has NaN ratios.
+
+    Energy and CO₂ metrics (:data:`greenbench.results.frame.BOUNDED_COLUMNS`) also get
+    ``<metric>_low`` / ``<metric>_high`` beside the mean: the interval of the mean by the method that
+    produced it (:mod:`greenbench.measure.intervals`). ``energy_method`` names that method per
+    component; where a machine's method differs from the reference's for the workload, its energy and
+    CO₂ ratios (and ``relative_energy``) are NaN and ``energy_note`` says why: a ratio would compare
+    methods, not machines.
     """
     df = _frame(results)
     metrics = list(metrics)
@@ -60,8 +88,11 @@ def hardware_table(
     if unknown:
         raise UserError(f"unknown metric(s) {', '.join(unknown)} for the hardware table")
     done = df[df["status"] == "completed"].copy()
-    out_cols = [*HARDWARE_KEY, "workload", "machine", "cpu_model", "energy_source", "n",
-                *[f"{m}_{s}" for m in metrics for s in ("mean", "std", "ratio")], "reference"]
+    bounded = [m for m in metrics if m in BOUNDED_COLUMNS]
+    out_cols = [*HARDWARE_KEY, "workload", "machine", "cpu_model", "energy_source", "energy_method", "n",
+                *[f"{m}_{s}" for m in metrics
+                  for s in (("mean", "low", "high", "std", "ratio") if m in bounded else ("mean", "std", "ratio"))],
+                "energy_note", "reference"]
     if done.empty:
         return pd.DataFrame(columns=out_cols)
     machines = list(dict.fromkeys(str(m) for m in done["machine"].fillna("unknown")))
@@ -78,19 +109,32 @@ def hardware_table(
         row["cpu_model"] = next(iter(grp["cpu_model"].dropna()), None)
         sources = sorted({str(s) for s in grp["energy_source"].dropna()})
         row["energy_source"] = "+".join(sources) if sources else None
+        row["energy_method"] = _method_text(grp)
         row["n"] = len(grp)
         for m in metrics:
             vals = pd.to_numeric(grp[m], errors="coerce").dropna().to_numpy(dtype=float)
             row[f"{m}_mean"] = float(vals.mean()) if len(vals) else np.nan
+            if m in bounded:
+                row[f"{m}_low"], row[f"{m}_high"] = _bounds_of_mean(grp, m)
             row[f"{m}_std"] = float(vals.std(ddof=1)) if len(vals) > 1 else np.nan
         rows.append(row)
     table = pd.DataFrame(rows)
-    ref_means = table.loc[table["machine"] == ref, [*HARDWARE_KEY, *[f"{m}_mean" for m in metrics]]]
-    ref_means = ref_means.rename(columns={f"{m}_mean": f"_ref_{m}" for m in metrics})
+    ref_means = table.loc[table["machine"] == ref, [*HARDWARE_KEY, "energy_method", *[f"{m}_mean" for m in metrics]]]
+    ref_means = ref_means.rename(columns={"energy_method": "_ref_method",
+                                          **{f"{m}_mean": f"_ref_{m}" for m in metrics}})
     table = table.merge(ref_means, on=HARDWARE_KEY, how="left")
+    ref_method = table.pop("_ref_method")
+    # Energy from different methods on this machine and the reference: no ratio (it would compare methods).
+    differs = table["energy_method"].notna() & ref_method.notna() & (table["energy_method"] != ref_method)
+    table["energy_note"] = [
+        f"energy method differs from the reference {ref}'s ({r}): {NO_CLAIM}" if d else None
+        for d, r in zip(differs, ref_method)
+    ]
     for m in metrics:
         ref_vals = pd.to_numeric(table.pop(f"_ref_{m}"), errors="coerce")
         table[f"{m}_ratio"] = table[f"{m}_mean"] / ref_vals.where(ref_vals > 0)
+        if m in bounded:
+            table.loc[differs, f"{m}_ratio"] = np.nan
     if "train_time_s" in metrics:
         table["relative_speed"] = 1.0 / table["train_time_s_ratio"]
     if "total_energy_kwh" in metrics:
@@ -100,7 +144,7 @@ def hardware_table(
     table["_m"] = table["machine"].map(order)
     table = table.sort_values([*HARDWARE_KEY, "_m"], kind="stable").drop(columns="_m").reset_index(drop=True)
     extra = [c for c in ("relative_speed", "relative_energy") if c in table]
-    return table[[*out_cols[:-1], *extra, "reference"]]
+    return table[[*out_cols[:-2], *extra, "energy_note", "reference"]]
 
 
 def _geomean(x: pd.Series) -> float:

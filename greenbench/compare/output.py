@@ -34,8 +34,10 @@ VERDICT_MARK = {
     "improved": "🟢 improved",
     "unchanged": "⚪ unchanged",
     "insufficient-data": "⚠️ insufficient data",
+    "incomparable": "🚫 not comparable",
 }
-_RICH_STYLE = {"regressed": "bold red", "improved": "bold green", "unchanged": "dim", "insufficient-data": "yellow"}
+_RICH_STYLE = {"regressed": "bold red", "improved": "bold green", "unchanged": "dim", "insufficient-data": "yellow",
+               "incomparable": "magenta"}
 
 
 # --------------------------------------------------------------------------- formatting
@@ -45,7 +47,10 @@ def _num(x: float | None, digits: int = 4) -> str:
     return f"{x:.{digits}g}"
 
 
-def value_text(row: Row, which: Literal["base", "head"]) -> str:
+def value_text(row: Row, which: Literal["base", "head"], interval: bool | None = None) -> str:
+    """``0.155 Wh ± 0.0044`` (mean ± standard deviation of the repeats); with ``interval`` — by default for
+    rows not compared across energy methods, whose absolute values are all there is — the interval of the
+    mean by its method after it: ``0.155 Wh ± 0.0044 (method: 0.05345–0.4495 Wh)``."""
     spec = METRIC_SPECS[row.metric]
     mean = row.base_mean if which == "base" else row.head_mean
     std = row.base_std if which == "base" else row.head_std
@@ -55,6 +60,11 @@ def value_text(row: Row, which: Literal["base", "head"]) -> str:
     text = f"{_num(mean * spec.scale)}{unit}"
     if std is not None and math.isfinite(std):
         text += f" ± {_num(std * spec.scale, 2)}"
+    if interval is None:
+        interval = row.verdict == "incomparable"
+    low, high = (row.base_low, row.base_high) if which == "base" else (row.head_low, row.head_high)
+    if interval and math.isfinite(low) and math.isfinite(high):
+        text += f" (method: {_num(low * spec.scale)}–{_num(high * spec.scale)}{unit})"
     return text
 
 
@@ -162,6 +172,9 @@ def summary_text(c: Comparison) -> str:
         parts.append(f"{n['insufficient-data']} could not be judged ({reasons[0][1]})")
     elif reasons:
         parts.append(f"{n['insufficient-data']} could not be judged: " + ", ".join(f"{k} {why}" for k, why in reasons))
+    if n["incomparable"]:
+        parts.append(f"{n['incomparable']} not compared: energy or CO₂ from different methods on the two sides "
+                     "(no energy claim across methods)")
     left = left_out_text(c)
     if left:
         parts.append(left)
@@ -195,6 +208,8 @@ def to_markdown(c: Comparison, title: str = "greenbench compare") -> str:
     out += [f"{verdict}: {summary_text(c)} — {rule_text(c)}.", ""]
     if c.notes:
         out += ["> [!NOTE]"] + [f"> {m}" for m in c.notes] + [""]
+    if c.method_note:
+        out += [f"**Energy method:** {c.method_note}.", ""]
     if c.newly_failing:
         out += ["**Completed on base, failing on head:**", ""]
         out += [f"- `{_cell(w)}`" for w in c.newly_failing]
@@ -294,7 +309,7 @@ def render_table(c: Comparison) -> "Table":
 
 
 LINE_VERDICT = {"regressed": "regressed", "improved": "improved", "unchanged": "unchanged",
-                "insufficient-data": "insufficient"}
+                "insufficient-data": "insufficient", "incomparable": "incomparable"}
 
 
 def _detail(r: Row) -> str:

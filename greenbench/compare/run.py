@@ -116,6 +116,8 @@ def print_report(console: "Console", result: Comparison) -> None:
         print_lines(console, flow([*head, *(n + ("," if i < len(names) - 1 else "") for i, n in enumerate(names))],
                                   width, indent=2))
     print_lines(console, flow(words((rule_text(result), "dim")), width))
+    if result.method_note:
+        print_lines(console, flow([text(("energy:", "cyan")), *words(result.method_note)], width, indent=2))
     for note in result.notes:
         print_lines(console, flow([text(("note:", "yellow")), *words(note)], width, indent=2))
 

@@ -31,8 +31,10 @@ from typing import Literal, Sequence
 
 import numpy as np
 
-Verdict = Literal["improved", "regressed", "unchanged", "insufficient-data"]
-VERDICTS: tuple[Verdict, ...] = ("regressed", "improved", "unchanged", "insufficient-data")
+# "incomparable": an energy or CO₂ row whose sides come from different energy methods (see
+# greenbench.compare.methods): not tested, never flagged, the reason in its note.
+Verdict = Literal["improved", "regressed", "unchanged", "insufficient-data", "incomparable"]
+VERDICTS: tuple[Verdict, ...] = ("regressed", "improved", "unchanged", "insufficient-data", "incomparable")
 Correction = Literal["bh", "holm", "none"]
 CORRECTIONS: dict[str, str] = {"bh": "Benjamini–Hochberg", "holm": "Holm", "none": "no correction"}
 

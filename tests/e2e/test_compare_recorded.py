@@ -135,6 +135,11 @@ def test_ab_with_a_planted_slowdown_flags_exactly_time_energy_and_co2(
     assert len(workloads) == 2, verdicts
     expected = {(w, m): ("unchanged" if m == "test accuracy" else "regressed") for w in workloads for m in DEFAULT_METRICS}
     assert verdicts == expected, text
+    # one method on both sides (the recorded runs' codecarbon estimate): the output says why the ratio is tested
+    assert ("energy: both sides of every energy and CO₂ row come from one method (CPU: codecarbon constant-power "
+            "fallback ÷5…×5 (assumed); RAM: codecarbon RAM model ÷3…×2 (assumed)); its systematic error largely "
+            "cancels in a ratio of two runs on one machine, so the ratio is tested, not the absolute values"
+            ) in " ".join(text.split()), text
 
     code, verdicts, text = compare(base, base, tmp_path / "same")
     assert code == 0 and set(verdicts.values()) == {"unchanged"}, text  # and the base against itself: nothing
@@ -151,3 +156,27 @@ def test_recorded_samples_are_real_runs_of_this_project(side: str) -> None:
         assert train["wall_s"] > 0 and train["total_kwh"] > 0
         assert train["total_kwh"] == pytest.approx(train["cpu_kwh"] + train["gpu_kwh"] + train["ram_kwh"], rel=1e-9)
     assert data["energy"]["provenance"]["ram"] == "estimated:ram-model"
+
+
+def test_ab_across_energy_methods_flags_time_and_makes_no_energy_claim(
+    tmp_path: Path, make_record: Callable[..., dict[str, Any]], write_records: Callable[..., Path]
+) -> None:
+    """The same planted slowdown, with head's energy read by RAPL instead of estimated: training time is
+    still flagged, energy and CO₂ are not compared (a reading against a model estimate says nothing about
+    the code), and each of those rows says why."""
+    energy = recorded()["energy"]
+    rapl = {**energy, "energy_source": "measured", "provenance": {**energy["provenance"], "cpu": "measured:rapl"}}
+    base = write_records(quiet_side(make_record, energy, 1.0), name="base")
+    head = write_records(quiet_side(make_record, rapl, SLOWER), name="head")
+
+    code, verdicts, text = compare(base, head, tmp_path)
+    assert code == 1, text  # the training-time regression still fails the job
+    workloads = {w for w, _ in verdicts}
+    expected = {(w, m): {"training time": "regressed", "test accuracy": "unchanged"}.get(m, "incomparable")
+                for w in workloads for m in DEFAULT_METRICS}
+    assert len(workloads) == 2 and verdicts == expected, text
+    flat = " ".join(text.split())
+    assert ("energy measured on one side and estimated on the other (CPU: base estimated:constant, head "
+            "measured:rapl): no energy claim across methods") in flat, text
+    assert "4 not compared: energy or CO₂ from different methods on the two sides" in flat
+    assert "energy: both sides" not in flat  # no energy ratio was tested
