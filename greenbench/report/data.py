@@ -18,7 +18,7 @@ import pandas as pd
 
 from greenbench.errors import UserError
 from greenbench.choices import CONFIG_AXES, NO_COMPRESSION
-from greenbench.results.frame import aggregate, records_frame
+from greenbench.results.frame import BOUNDED_COLUMNS, aggregate, records_frame
 from greenbench.results.walk import find_records
 
 from . import fmt
@@ -35,6 +35,8 @@ REPORT_METRICS = [
     "total_co2_kg",
     "time_to_target_s",
     "energy_to_target_kwh",
+    "train_net_energy_kwh",
+    "total_net_energy_kwh",
 ]
 FASHION_CLASSES = [
     "T-shirt/top",
@@ -186,7 +188,51 @@ def aggregates(df: pd.DataFrame, metrics: Sequence[str] = REPORT_METRICS) -> pd.
     keys = [config_key(r) for _, r in agg.iterrows()]
     agg["config_label"] = [labels.get(k, " · ".join(k)) for k in keys]
     agg["estimated"] = [bool(est.get(k, False)) for k in keys]
+    done = df[df["status"] == "completed"]
+    groups = {k: g for k, g in done.groupby(done.apply(config_key, axis=1))} if not done.empty else {}
+    for m in metrics:
+        if m not in BOUNDED_COLUMNS or f"{m}_low" not in df:
+            continue
+        bounds = [method_bounds(groups.get(k), m) for k in keys]
+        agg[f"{m}_method_low"] = [b[0] for b in bounds]
+        agg[f"{m}_method_high"] = [b[1] for b in bounds]
+    agg["methods"] = [method_signature(groups[k]) if k in groups else () for k in keys]
     return agg
+
+
+def method_bounds(runs: pd.DataFrame | None, metric: str) -> tuple[float, float]:
+    """A configuration's method interval of ``metric`` over its seeds: the mean of the runs' lows and the
+    mean of their highs (the same runs the mean is taken over). NaN when a run with a figure has no bounds:
+    no interval is claimed for a mean that includes an unbounded figure."""
+    if runs is None or runs.empty:
+        return math.nan, math.nan
+    val = pd.to_numeric(runs[metric], errors="coerce")
+    lo = pd.to_numeric(runs[f"{metric}_low"], errors="coerce")[val.notna()]
+    hi = pd.to_numeric(runs[f"{metric}_high"], errors="coerce")[val.notna()]
+    if not val.notna().any() or lo.isna().any() or hi.isna().any():
+        return math.nan, math.nan
+    return float(lo.mean()), float(hi.mean())
+
+
+METHOD_COLUMNS = ("cpu_energy_source", "gpu_energy_source", "ram_energy_source")
+NO_METHOD = {"none", "disabled", "unavailable", "unknown", ""}
+
+
+def run_methods(row: pd.Series | dict[str, Any]) -> tuple[str, ...]:
+    """The energy methods (provenance labels) of one run's figures, e.g. ``("cpu=estimated:tdp", ...)``."""
+    out = []
+    for col in METHOD_COLUMNS:
+        v = row.get(col) if isinstance(row, dict) else (row[col] if col in row else None)
+        if isinstance(v, str):
+            labels = [x for x in v.split("+") if x not in NO_METHOD]
+            if labels:
+                out.append(f"{col.split('_')[0]}={'+'.join(labels)}")
+    return tuple(out)
+
+
+def method_signature(runs: pd.DataFrame) -> tuple[str, ...]:
+    """The methods of a configuration's runs (all seeds together)."""
+    return tuple(sorted({m for _, r in runs.iterrows() for m in run_methods(r)}))
 
 
 def mean_ci(agg_row: pd.Series | None, metric: str) -> tuple[float, float, int]:

@@ -48,7 +48,7 @@ def md_tables(sec: Section, rows: int, *, first: int | None = None) -> list[str]
             out += ["", f"**{md_escape(t.caption)}**", ""]
         out += md_table(t.frame, rows)
         if t.note:
-            out += ["", f"_{md_escape(t.note, 600)}_"]
+            out += ["", f"_{md_escape(t.note, 1500)}_"]
     return out
 
 

@@ -33,6 +33,8 @@ MAX_ROWS = 40  # bars / heatmap rows before we keep only the most accurate
 class Img:
     uri: str
     alt: str
+    caption: str = ""  # what the figure's bars are (shown under it)
+    error_bars: int = 0  # method-interval error-bar containers drawn (greenbench.report.bounds.draw)
 
 
 @contextmanager
@@ -69,7 +71,10 @@ def new_figure(width: float, height: float, **subplots: Any) -> tuple["Figure", 
     return fig, axes
 
 
-def render(fig: "Figure", alt: str, kind: str = "svg", dpi: int = 150) -> Img:
+def render(fig: "Figure", alt: str, kind: str = "svg", dpi: int = 150, caption: str = "") -> Img:
+    from .bounds import count_method_bars
+
+    bars = count_method_bars(fig)
     buf = io.BytesIO()
     if kind == "svg":
         fig.savefig(
@@ -84,7 +89,7 @@ def render(fig: "Figure", alt: str, kind: str = "svg", dpi: int = 150) -> Img:
         fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", metadata={"Software": None})
         uri = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
     fig.clear()
-    return Img(uri=uri, alt=alt)
+    return Img(uri=uri, alt=alt, caption=caption, error_bars=bars)
 
 
 # --------------------------------------------------------------------------- styling helpers

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -144,6 +145,44 @@ def open_and_check(driver: Any, report: Path, screenshot: Path) -> dict[str, Any
     return {"images": len(imgs), "requested": requested}
 
 
+# Each figure that draws method intervals says so (data-method-error-bars) and tags the error bars'
+# SVG groups "gb-method-interval-…". The figure is an <img> (no SVG in the page's DOM), so the check parses
+# the image's own SVG, lays it out in the page off-screen and measures each tagged group: a group with
+# an empty bounding box drew nothing.
+METHOD_BARS_JS = """
+const out = [];
+for (const f of document.querySelectorAll('figure.has-method-bars')) {
+  const img = f.querySelector('img');
+  const bytes = Uint8Array.from(atob(img.currentSrc.split(',')[1]), c => c.charCodeAt(0));
+  const doc = new DOMParser().parseFromString(new TextDecoder().decode(bytes), 'image/svg+xml');
+  const holder = document.createElement('div');
+  holder.style.cssText = 'position:absolute;left:-20000px;top:0';
+  const svg = document.importNode(doc.documentElement, true);
+  holder.appendChild(svg);
+  document.body.appendChild(holder);
+  const groups = Array.from(svg.querySelectorAll('g[id^="gb-method-interval"]'));
+  const drawn = groups.filter(g => { const b = g.getBBox(); return b.width > 0 || b.height > 0; }).length;
+  holder.remove();
+  out.push({declared: Number(f.dataset.methodErrorBars), groups: groups.length, drawn: drawn,
+            caption: (f.querySelector('figcaption') || {}).textContent || '',
+            section: f.closest('section').id, shown: img.getBoundingClientRect().width, w: img.naturalWidth});
+}
+return out;
+"""
+
+
+def method_error_bars(driver: Any) -> list[dict[str, Any]]:
+    """The figures that declare method-interval error bars, with what the browser actually laid out."""
+    figs = driver.execute_script(METHOD_BARS_JS)
+    for f in figs:
+        assert f["declared"] > 0 and f["w"] > 0 and f["shown"] > 0, f
+        assert f["groups"] >= f["declared"], f  # every error-bar container is tagged in the SVG
+        assert f["drawn"] == f["groups"], f  # and every tagged group has geometry in the browser
+        assert f["caption"].startswith("Bars: method interval ("), f
+        assert "Seed spread: " in f["caption"], f
+    return figs
+
+
 def test_synthetic_report_in_chromium(browser, artifacts, make_record, write_records, tmp_path):
     from greenbench.report import build_report
 
@@ -161,6 +200,19 @@ def test_synthetic_report_in_chromium(browser, artifacts, make_record, write_rec
     report = build_report([write_records(recs)], out=tmp_path / "synthetic.html")
     facts = open_and_check(browser, report, artifacts / "synthetic.png")
     assert facts["images"] == 9
+    # the energy figures' error bars (method intervals) render, with captions saying what they are
+    bars = method_error_bars(browser)
+    assert {f["section"] for f in bars} == {"pareto", "comparisons", "training", "targets", "compression", "what-if"}
+    comparisons = [f for f in bars if f["section"] == "comparisons"][0]
+    assert comparisons["declared"] == 4  # energy and CO₂ panels × two backends
+    assert "For energy, the method interval is wider than the seed spread" in comparisons["caption"]
+    # and the tables show the ranges beside the values
+    cell = browser.execute_script(
+        "const t = document.querySelector('#results table'); const h = Array.from(t.tHead.rows[0].cells)"
+        ".map(c => c.textContent); const i = h.findIndex(x => x.startsWith('energy (')); "
+        "return t.tBodies[0].rows[0].cells[i].textContent"
+    )
+    assert re.fullmatch(r"[0-9.,]+ \([0-9.,]+–[0-9.,]+\) †", cell), cell
     # the failed run's details open without JavaScript (<details>) and show the escaped stderr
     text = browser.find_element("css selector", "#failures details pre").get_attribute("textContent")
     assert "RuntimeError: worker died <oom>" in text
@@ -191,6 +243,7 @@ def test_report_from_real_smoke_results_in_chromium(browser, artifacts, smoke_re
     assert facts["images"] >= 5
     body = browser.find_element("css selector", "main").text
     assert "int8-dynamic" in body  # the compression trade-offs show the smoke suite's variant
+    method_error_bars(browser)  # every figure that declares method-interval bars renders them
     # The methodology says how energy was obtained, per device, exactly as the records say it —
     # measured or estimated, whichever this machine allowed.
     records = [json.loads(p.read_text()) for p in smoke_results.glob("*.json")]

@@ -8,6 +8,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from .. import bounds
 from .. import data as rd
 from .. import fmt, plot
 from ..markdown import md_escape, md_tables
@@ -45,12 +46,23 @@ def head_to_head(agg: pd.DataFrame, factor: str) -> list[dict[str, Any]]:
         )
         row["accuracy_pp"] = float(da.mean() * 100) if da.notna().any() else math.nan
         row["estimated"] = bool(cur.loc[common, "estimated"].any() or base.loc[common, "estimated"].any())
+        if "methods" in keyed:
+            same = {bounds.compare_methods(cur.at[k, "methods"], base.at[k, "methods"]) for k in common}
+            row["methods"] = "different" if "different" in same else ("same" if same == {"same"} else "unknown")
+            row["level_methods"] = sorted({m for k in common for m in cur.at[k, "methods"]})
+            row["reference_methods"] = sorted({m for k in common for m in base.at[k, "methods"]})
+        else:
+            row["methods"] = "unknown"
         rows.append(row)
     return rows
 
 
 def figure(
-    agg: pd.DataFrame, axes_varying: Sequence[str], e_unit: tuple[str, float], c_unit: tuple[str, float]
+    agg: pd.DataFrame,
+    axes_varying: Sequence[str],
+    e_unit: tuple[str, float],
+    c_unit: tuple[str, float],
+    caption: str = "",
 ) -> plot.Img | None:
     """Accuracy, time, energy and CO₂ per configuration (mean over seeds, 95 % CI bars), by backend."""
     if agg.empty:
@@ -91,6 +103,19 @@ def figure(
                 hi = pd.to_numeric(sub[f"{m}_ci_high"], errors="coerce").to_numpy() * scale
                 err = np.vstack([np.where(np.isfinite(lo), mean - lo, 0), np.where(np.isfinite(hi), hi - mean, 0)])
                 color = plot.backend_color(b, backends)
+                if m in ("total_energy_kwh", "total_co2_kg"):
+                    mlo = pd.to_numeric(sub[f"{m}_method_low"], errors="coerce").to_numpy() * scale
+                    mhi = pd.to_numeric(sub[f"{m}_method_high"], errors="coerce").to_numpy() * scale
+                    ok = np.isfinite(mlo) & np.isfinite(mhi) & np.isfinite(mean)
+                    if ok.any():
+                        bounds.draw(
+                            ax,
+                            mean[ok],
+                            y[ok],
+                            xerr=np.vstack([np.maximum(mean[ok] - mlo[ok], 0), np.maximum(mhi[ok] - mean[ok], 0)]),
+                            gid=f"{m}-{b}",
+                            zorder=3,
+                        )
                 if m == "test_accuracy":
                     ax.errorbar(
                         mean,
@@ -120,11 +145,55 @@ def figure(
         axes[0][0].set_yticks(range(len(order)), [plot.short(g, 40) for g in order])
         handles, labels = axes[0][-1].get_legend_handles_labels()
         fig.legend(handles, labels, loc="outside lower center", ncol=len(backends), fontsize=8)
-        return plot.render(fig, "Bar charts of accuracy, training time, energy and CO₂ per configuration and backend")
+        return plot.render(
+            fig,
+            "Bar charts of accuracy, training time, energy and CO₂ per configuration and backend",
+            caption=caption,
+        )
 
 
 def _ratio(v: float) -> str:
     return f"×{v:.2f}" if fmt.finite(v) else fmt.NA
+
+
+def _energy_ratio(r: dict[str, Any], key: str) -> str:
+    """An energy or CO₂ ratio: refused across different methods; same-method ratios carry their mark."""
+    if r.get("methods") == "different":
+        return "not compared: energy by different methods"
+    return _ratio(r[key]) + (f" {fmt.EST}" if r["estimated"] else "")
+
+
+def _h2h_note(h2h: list[dict[str, Any]]) -> str:
+    note = (
+        "Ratios are geometric means over the configurations that differ only in that factor "
+        "(×1.50 = 50 % more than the reference); accuracy is the mean difference in percentage points."
+    )
+    same = [r for r in h2h if r.get("methods") == "same"]
+    if any(r["factor"] != "machine" for r in same):
+        note += (
+            " Both sides' energy comes from the same method on the same machine: the method's systematic "
+            "error largely cancels in the ratio (it is the same factor on both sides), so a ratio is "
+            "sharper than either side's method interval."
+        )
+    if any(r["factor"] == "machine" for r in same):
+        note += (
+            " Across machines the same method can be off by a different factor on each machine, so "
+            "machine ratios keep both sides' method intervals."
+        )
+    diff = [r for r in h2h if r.get("methods") == "different"]
+    if diff:
+        pairs = "; ".join(
+            f"{r['level']} ({bounds.describe_methods(r.get('level_methods', []))}) vs {r['reference']} "
+            f"({bounds.describe_methods(r.get('reference_methods', []))})"
+            for r in diff
+        )
+        note += (
+            f" No energy or CO₂ ratio is given where the two sides' energy came from different methods "
+            f"({pairs}): their systematic errors differ, and the report makes no energy claim across methods."
+        )
+    if any(r["estimated"] for r in h2h):
+        note += f" {fmt.EST} estimated energy."
+    return note
 
 
 def build(inp: Inputs, sec: Section) -> None:
@@ -134,9 +203,16 @@ def build(inp: Inputs, sec: Section) -> None:
         return
     axes = rd.varying_axes(res.df)
     sec.intro.append(
-        "Mean over seeds per configuration; error bars are 95 % confidence intervals (none with a single seed)."
+        "Mean over seeds per configuration; thin black error bars are 95 % confidence intervals over seeds "
+        "(none with a single seed). On energy and CO₂, the wide grey bars are the method interval: the "
+        "systematic error band of the method that produced the figure, averaged over seeds (mean of the "
+        "runs' lower bounds, mean of their upper bounds)."
     )
-    if with_figures and (img := figure(agg, axes, eu, cu)):
+    dom = bounds.dominance_summary(agg, "total_energy_kwh")
+    caption = bounds.bars_caption(
+        inp.df, "thin black bars, 95 % CI of the mean over seeds (none with one seed)"
+    ) + (f" For energy, {dom}." if dom else "")
+    if with_figures and (img := figure(agg, axes, eu, cu, caption)):
         sec.figures.append(img)
     h2h = [r for f in ("backend", "model", "optimizer", "device", "machine") for r in head_to_head(agg, f)]
     if h2h:
@@ -147,8 +223,8 @@ def build(inp: Inputs, sec: Section) -> None:
                     "comparison": f"{r['level']} vs {r['reference']}",
                     "matched configs": r["matched"],
                     "training time": _ratio(r["time"]),
-                    "energy": _ratio(r["energy"]) + (f" {fmt.EST}" if r["estimated"] else ""),
-                    "CO₂": _ratio(r["co2"]) + (f" {fmt.EST}" if r["estimated"] else ""),
+                    "energy": _energy_ratio(r, "energy"),
+                    "CO₂": _energy_ratio(r, "co2"),
                     "accuracy": f"{r['accuracy_pp']:+.2f} pp" if fmt.finite(r["accuracy_pp"]) else fmt.NA,
                 }
                 for r in h2h
@@ -158,29 +234,41 @@ def build(inp: Inputs, sec: Section) -> None:
             Table(
                 t,
                 caption="Head to head: one factor changed, everything else equal",
-                note="Ratios are geometric means over the configurations that differ only in that factor "
-                "(×1.50 = 50 % more than the reference); accuracy is the mean difference in percentage points."
-                + (f" {fmt.EST} estimated energy." if any(r["estimated"] for r in h2h) else ""),
+                note=_h2h_note(h2h),
             )
         )
     rows = []
+    net = bounds.has_values(agg, "total_net_energy_kwh_mean")
     for _, r in agg.sort_values("test_accuracy_mean", ascending=False).iterrows():
-        rows.append(
-            {
-                "configuration": r["config_label"],
-                "seeds": int(r["n"]),
-                "test accuracy": pm(r, "test_accuracy", 100, " %", 4),
-                "training time": pm(r, "train_time_s", 1, " s"),
-                "energy": pm(r, "total_energy_kwh", 1 / eu[1], f" {eu[0]}")
-                + (f" {fmt.EST}" if r["estimated"] else ""),
-                "CO₂": pm(r, "total_co2_kg", 1 / cu[1], f" {cu[0]}") + (f" {fmt.EST}" if r["estimated"] else ""),
-            }
-        )
+        mark = f" {fmt.EST}" if r["estimated"] else ""
+        row = {
+            "configuration": r["config_label"],
+            "seeds": int(r["n"]),
+            "test accuracy": pm(r, "test_accuracy", 100, " %", 4),
+            "training time": pm(r, "train_time_s", 1, " s"),
+            "energy": bounds.agg_cell(r, "total_energy_kwh", eu) + mark,
+        }
+        if net:
+            row["net energy (above idle)"] = pm(r, "total_net_energy_kwh", 1 / eu[1], f" {eu[0]}") + mark
+        row["CO₂"] = bounds.agg_cell(r, "total_co2_kg", cu) + mark
+        row["wider interval (energy)"] = bounds.dominance(r, "total_energy_kwh", eu)
+        rows.append(row)
+    note = (
+        "Energy and CO₂: mean ± 95 % CI half-width over seeds (seed-to-seed noise), then in brackets the "
+        "method interval (the mean over seeds of each run's lower and upper bound by the method that "
+        "produced it). The two are separate intervals and are never added; the last column says which "
+        "is wider."
+    )
+    if net:
+        note += " Net energy is the energy above the idle baseline (see Methodology for what idle means)."
+    if agg["estimated"].any():
+        note += f" {fmt.EST} estimated energy (not measured)."
     sec.tables.append(
         Table(
             pd.DataFrame(rows),
-            caption="Per configuration: mean ± 95 % CI half-width over seeds",
-            note=f"{fmt.EST} estimated energy (not measured)" if agg["estimated"].any() else "",
+            caption="Per configuration: mean ± 95 % CI half-width over seeds, with the method interval",
+            note=note,
+            wide=True,
         )
     )
 

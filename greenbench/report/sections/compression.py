@@ -6,13 +6,14 @@ import pandas as pd
 
 from greenbench.choices import NO_COMPRESSION
 
+from .. import bounds
 from .. import data as rd
 from .. import fmt, plot
 from ..markdown import md_escape, md_tables
 from .base import Inputs, Section, Spec, Table
 
 
-def figure(comp: pd.DataFrame, base: pd.DataFrame) -> plot.Img | None:
+def figure(comp: pd.DataFrame, base: pd.DataFrame, caption: str = "") -> plot.Img | None:
     """Size, latency and inference energy against accuracy for every compression variant and its baseline."""
     if comp.empty:
         return None
@@ -41,8 +42,11 @@ def figure(comp: pd.DataFrame, base: pd.DataFrame) -> plot.Img | None:
         pd.concat([comp["inference_energy_kwh_per_1k"], base["inference_energy_kwh_per_1k"]]), errors="coerce"
     )
     ie_unit = fmt.pick_unit(ie, fmt.ENERGY_UNITS)
-    comp["inference_energy"] = pd.to_numeric(comp["inference_energy_kwh_per_1k"], errors="coerce") / ie_unit[1]
-    base["inference_energy"] = pd.to_numeric(base["inference_energy_kwh_per_1k"], errors="coerce") / ie_unit[1]
+    for d in (comp, base):
+        for suffix in ("", "_low", "_high"):
+            col = f"inference_energy_kwh_per_1k{suffix}"
+            vals = pd.to_numeric(d[col], errors="coerce") if col in d else pd.Series(float("nan"), index=d.index)
+            d[f"inference_energy{suffix}"] = vals / ie_unit[1]
     panels = [(c, t) for c, t in panels if pd.to_numeric(comp[c], errors="coerce").notna().any()]
     if not panels:
         return None
@@ -67,6 +71,12 @@ def figure(comp: pd.DataFrame, base: pd.DataFrame) -> plot.Img | None:
                     linewidths=0.6,
                     zorder=3,
                 )
+            if col == "inference_energy":  # the method interval of each point's inference energy
+                for name, d in (("variant", comp), ("baseline", base)):
+                    for idx, r in d.iterrows():
+                        err = bounds.yerr(r[col], r[f"{col}_low"], r[f"{col}_high"])
+                        if err and fmt.finite(r["_acc"]):
+                            bounds.draw(ax, [r[col]], [r["_acc"]], xerr=err, gid=f"{name}-{idx}", elinewidth=2.4)
             unit = f" ({ie_unit[0]})" if col == "inference_energy" else ""
             est = col == "inference_energy" and comp["inference_energy_source"].isin(fmt.ESTIMATED_SOURCES).any()
             ax.set_xlabel(title + unit + (f" {fmt.EST}" if est else ""))
@@ -77,7 +87,9 @@ def figure(comp: pd.DataFrame, base: pd.DataFrame) -> plot.Img | None:
         handles = plot.legend_handles(colors, {b: plot.backend_marker(b, backends) for b in backends}, False)
         handles.append(Line2D([], [], ls="", marker="*", color="#222", markersize=10, label="uncompressed baseline"))
         fig.legend(handles=handles, loc="outside lower center", ncol=min(6, len(handles)), fontsize=8)
-        return plot.render(fig, "Compression trade-offs: size, latency and inference energy against accuracy")
+        return plot.render(
+            fig, "Compression trade-offs: size, latency and inference energy against accuracy", caption=caption
+        )
 
 
 def build(inp: Inputs, sec: Section) -> None:
@@ -95,7 +107,10 @@ def build(inp: Inputs, sec: Section) -> None:
         "accuracy change is measured on the same test set. Latency is per single image (p50); inference energy "
         "is per 1,000 images."
     )
-    if with_figures and (img := figure(comp, base)):
+    caption = bounds.bars_caption(
+        df, "none, each point is a single run"
+    )
+    if with_figures and (img := figure(comp, base, caption)):
         sec.figures.append(img)
     e_unit = fmt.pick_unit(pd.to_numeric(comp["inference_energy_kwh_per_1k"], errors="coerce"), fmt.ENERGY_UNITS)
     inf_src = {r["run_id"]: (r.get("compression") or {}).get("inference_energy_source") for r in res.records}
@@ -123,7 +138,7 @@ def build(inp: Inputs, sec: Section) -> None:
                 ),
                 "throughput": f"{fmt.num(r['throughput_ips'])} img/s" if fmt.finite(r["throughput_ips"]) else fmt.NA,
                 "inference energy / 1k": fmt.marked(
-                    fmt.with_unit(r["inference_energy_kwh_per_1k"], e_unit), inf_src.get(r["run_id"])
+                    bounds.row_range(r, "inference_energy_kwh_per_1k", e_unit), inf_src.get(r["run_id"])
                 ),
             }
         )
@@ -132,7 +147,8 @@ def build(inp: Inputs, sec: Section) -> None:
         Table(
             pd.DataFrame(rows),
             caption="Compression variants",
-            note=f"{fmt.EST} estimated inference energy" if est else "",
+            note="Inference energy: in brackets the method interval of the inference window."
+            + (f" {fmt.EST} estimated inference energy" if est else ""),
             wide=True,
         )
     )

@@ -10,6 +10,7 @@ import pandas as pd
 
 from greenbench.choices import NO_COMPRESSION
 
+from .. import bounds
 from .. import data as rd
 from .. import fmt
 from ..markdown import md_escape
@@ -29,6 +30,7 @@ class Headline:
     greenest_agg: pd.Series | None = None
     near_best_agg: pd.Series | None = None
     saving_vs_best: float | None = None  # fraction of the best run's energy the near-best run saves
+    saving_methods: str = "unknown"  # "same", "different" or "unknown": the two runs' energy methods
 
 
 def headline(df: pd.DataFrame, agg: pd.DataFrame) -> Headline:
@@ -52,6 +54,8 @@ def headline(df: pd.DataFrame, agg: pd.DataFrame) -> Headline:
         "time_s": _nansum(df["total_time_s"]),
         "energy_kwh": _nansum(df["total_energy_kwh"]),
         "co2_kg": _nansum(df["total_co2_kg"]),
+        "energy_bounds": _sum_bounds(df, "total_energy_kwh"),
+        "co2_bounds": _sum_bounds(df, "total_co2_kg"),
         "estimated": bool(df.loc[pd.to_numeric(df["total_energy_kwh"], errors="coerce").notna(), "estimated"].any()),
         "low_confidence": bool(df["low_confidence"].any()),
         "runs_without_energy": int(
@@ -65,7 +69,42 @@ def headline(df: pd.DataFrame, agg: pd.DataFrame) -> Headline:
     h.near_best_agg = by_key.get(rd.config_key(near)) if near is not None else None
     if near is not None and best is not None and fmt.finite(best["total_energy_kwh"]) and best["total_energy_kwh"] > 0:
         h.saving_vs_best = 1.0 - float(near["total_energy_kwh"]) / float(best["total_energy_kwh"])
+        h.saving_methods = bounds.compare_methods(rd.run_methods(near), rd.run_methods(best))
     return h
+
+
+def _saving_text(h: Headline) -> str:
+    """The near-best run's saving against the most accurate run, or why none is stated."""
+    if h.saving_vs_best is None or h.near_best is None or h.best is None:
+        return ""
+    if h.saving_methods == "different":
+        return (
+            "no energy saving is stated against the most accurate run: their energy came from different methods "
+            f"({bounds.describe_methods(rd.run_methods(h.near_best))} vs "
+            f"{bounds.describe_methods(rd.run_methods(h.best))})"
+        )
+    text = f"{h.saving_vs_best * 100:.0f} % less energy than the most accurate run"
+    if h.saving_methods == "same":
+        text += " (same method on both: its systematic error largely cancels in this ratio)"
+    return text
+
+
+def _sum_bounds(df: pd.DataFrame, col: str) -> tuple[float, float] | None:
+    """Sum of the runs' method bounds, when every run with a figure has them (else no interval)."""
+    val = pd.to_numeric(df[col], errors="coerce")
+    if not val.notna().any() or f"{col}_low" not in df:
+        return None
+    lo = pd.to_numeric(df[f"{col}_low"], errors="coerce")[val.notna()]
+    hi = pd.to_numeric(df[f"{col}_high"], errors="coerce")[val.notna()]
+    if lo.isna().any() or hi.isna().any():
+        return None
+    return float(lo.sum()), float(hi.sum())
+
+
+def _total_range(t: dict[str, Any], what: str) -> str:
+    value, b = (t["energy_kwh"], t["energy_bounds"]) if what == "energy" else (t["co2_kg"], t["co2_bounds"])
+    unit = fmt.pick_unit([value], fmt.ENERGY_UNITS if what == "energy" else fmt.CO2_UNITS)
+    return bounds.with_range(value, *(b or (None, None)), unit)
 
 
 def _nansum(s: pd.Series) -> float | None:
@@ -82,12 +121,18 @@ def _acc_ci(agg_row: Any) -> str:
     return f"{mean * 100:.2f} % mean over {n} seeds"
 
 
-def energy_cell(kwh: Any, source: Any, low: Any, unit: tuple[str, float]) -> str:
-    return fmt.marked(fmt.with_unit(kwh, unit), source, low)
+def energy_cell(row: pd.Series, unit: tuple[str, float]) -> str:
+    """A run's energy with its method interval and honesty marks: ``1.20 mWh (0.40–3.0) †``."""
+    return fmt.marked(bounds.row_range(row, "total_energy_kwh", unit), row["energy_source"], row["low_confidence"])
 
 
-def co2_cell(kg: Any, source: Any, low: Any, unit: tuple[str, float]) -> str:
-    return fmt.marked(fmt.with_unit(kg, unit), source, low)
+def value_cell(row: pd.Series, unit: tuple[str, float]) -> str:
+    """A card's big number: the energy and its marks (the interval goes on the card's own line)."""
+    return fmt.marked(fmt.with_unit(row["total_energy_kwh"], unit), row["energy_source"], row["low_confidence"])
+
+
+def co2_cell(row: pd.Series, unit: tuple[str, float]) -> str:
+    return fmt.marked(bounds.row_range(row, "total_co2_kg", unit), row["energy_source"], row["low_confidence"])
 
 
 def build(inp: Inputs, sec: Section) -> None:
@@ -102,13 +147,15 @@ def build(inp: Inputs, sec: Section) -> None:
             lines.append(f"on {row['machine']}")
         lines.append(
             f"{fmt.pct(row['test_accuracy'])} accuracy · "
-            f"{energy_cell(row['total_energy_kwh'], row['energy_source'], row['low_confidence'], eu)} · "
-            f"{co2_cell(row['total_co2_kg'], row['energy_source'], row['low_confidence'], cu)} CO₂ · "
+            f"{energy_cell(row, eu)} · "
+            f"{co2_cell(row, cu)} CO₂ · "
             f"{fmt.duration(row['total_time_s'])}"
         )
         ci = _acc_ci(agg_row)
         if ci:
             lines.append(ci if ci.startswith("single seed") else f"its configuration: {ci}")
+        if agg_row is not None and bounds.dominant(agg_row, "total_energy_kwh"):
+            lines.append(f"wider energy interval: {bounds.dominance(agg_row, 'total_energy_kwh', eu)}")
         return lines
 
     if h.best is not None:
@@ -126,7 +173,7 @@ def build(inp: Inputs, sec: Section) -> None:
             {
                 "kind": "green",
                 "kicker": "Greenest run",
-                "value": energy_cell(g["total_energy_kwh"], g["energy_source"], g["low_confidence"], eu),
+                "value": value_cell(g, eu),
                 "lines": run_lines(g, h.greenest_agg),
             }
         )
@@ -134,14 +181,14 @@ def build(inp: Inputs, sec: Section) -> None:
         nb = h.near_best
         lines = run_lines(nb, h.near_best_agg)
         if h.saving_vs_best is not None and h.best is not None and nb["run_id"] != h.best["run_id"]:
-            lines.insert(1, f"{h.saving_vs_best * 100:.0f} % less energy than the most accurate run")
+            lines.insert(1, _saving_text(h))
         elif h.best is not None and nb["run_id"] == h.best["run_id"]:
             lines.insert(1, "the most accurate run is also the greenest one this close to the top")
         cards.append(
             {
                 "kind": "balanced",
                 "kicker": f"Greenest within {NEAR_BEST_PP:g} pp of the best",
-                "value": energy_cell(nb["total_energy_kwh"], nb["energy_source"], nb["low_confidence"], eu),
+                "value": value_cell(nb, eu),
                 "lines": lines,
             }
         )
@@ -150,8 +197,8 @@ def build(inp: Inputs, sec: Section) -> None:
     tot_lines = [
         f"{t['runs']} runs, {t['completed']} completed, "
         f"over {len(res.suites)} suite(s) on {len(res.machines)} machine(s)",
-        f"time {fmt.duration(t['time_s'])} · energy {fmt.marked(fmt.energy(t['energy_kwh']), src)} · "
-        f"CO₂ {fmt.marked(fmt.co2(t['co2_kg']), src)}",
+        f"time {fmt.duration(t['time_s'])} · energy {fmt.marked(_total_range(t, 'energy'), src)} · "
+        f"CO₂ {fmt.marked(_total_range(t, 'co2'), src)}",
     ]
     if t["runs_without_energy"]:
         tot_lines.append(f"{t['runs_without_energy']} completed run(s) have no energy reading and are not in the sum")
@@ -177,7 +224,11 @@ def build(inp: Inputs, sec: Section) -> None:
                 f"{NEAR_BEST_PP:g} pp of the best accuracy."
             )
         else:
-            saving = f", using {h.saving_vs_best * 100:.0f} % less energy" if h.saving_vs_best is not None else ""
+            saving = (
+                f", using {h.saving_vs_best * 100:.0f} % less energy"
+                if h.saving_vs_best is not None and h.saving_methods != "different"
+                else ""
+            )
             answer = (
                 f"For accuracy within {NEAR_BEST_PP:g} pp of the best ({fmt.pct(h.best['test_accuracy'])}), "
                 f"choose {nb['config_label']}: {fmt.pct(nb['test_accuracy'])}{saving} than "
@@ -191,6 +242,25 @@ def build(inp: Inputs, sec: Section) -> None:
         sec.notes.append(
             f"{fmt.EST} Energy (and the CO₂ derived from it) is estimated, not measured, for these runs; "
             "see Methodology for how."
+        )
+    if t["energy_kwh"] is not None:
+        sec.notes.append(
+            "Energy and CO₂ in brackets: the method interval, the range the true value lies in by the method "
+            "that produced the figure (Methodology lists each method's band and its source). Seed-to-seed "
+            "noise is a separate interval (Comparisons)."
+        )
+    sigs = {rd.run_methods(r) for _, r in rd.with_energy(rd.primary(df)).iterrows()} - {()}
+    if len(sigs) > 1 and h.greenest is not None:
+        sec.notes.append(
+            "The runs' energy comes from different methods ("
+            + "; ".join(bounds.describe_methods(s_) for s_ in sorted(sigs))
+            + "): the greenest run is picked by the figures as recorded, and no claim is made that it used less "
+            "energy than a run measured by another method — compare their intervals instead."
+        )
+    if h.saving_methods == "different" and h.near_best is not None and h.best is not None:
+        sec.notes.append(
+            "No energy saving is stated between the greenest near-best run and the most accurate run: "
+            "their energy came from different methods, whose systematic errors do not cancel in a ratio."
         )
     if t["low_confidence"]:
         sec.notes.append(f"{fmt.LOW} At least one phase of this run was too short for a reliable energy reading.")

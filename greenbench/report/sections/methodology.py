@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .. import bounds
 from .. import data as rd
 from .. import fmt
 from ..markdown import md_escape, md_tables
@@ -256,6 +257,42 @@ def build(inp: Inputs, sec: Section) -> None:
         if len(res.machines) == 1:
             t = t.drop(columns="machine")
         sec.tables.append(Table(t, caption="How energy was obtained, per device"))
+    bands = bounds.band_rows(df)
+    if bands:
+        sec.tables.append(
+            Table(
+                pd.DataFrame(bands).rename(columns={"band": "interval (true value relative to the figure)"}),
+                caption="Error band of each method present",
+                note="Every energy and CO₂ figure in this report carries the interval of the method that produced "
+                "it: per component, the figure × the band's factors (plus the edge term), summed over components "
+                "without assuming their errors cancel; CO₂ = the energy interval × grid intensity (the intensity's "
+                "own uncertainty is not included). Aggregated over seeds, a configuration's interval is the mean "
+                "of its runs' lower bounds and the mean of their upper bounds. Seed-to-seed noise is a separate "
+                "interval (95 % CI over seeds); the two are never added, and the tables say which is wider. "
+                "A ratio of two figures by the same method on one machine is sharper than either interval: the "
+                "method's systematic error is largely the same factor on both sides and cancels.",
+            )
+        )
+    idle = bounds.idle_info(res.records, res.dirs)
+    if idle:
+        powers = idle["powers"]
+        if powers:
+            lo, hi = min(powers), max(powers)
+            watts = f"{fmt.num(lo)} W" if fmt.num(lo) == fmt.num(hi) else f"{fmt.num(lo)}–{fmt.num(hi)} W"
+            sec.notes.append(
+                f"Idle baseline: {watts} measured with no workload running, by the same method as the runs; "
+                "net energy is the energy above it (idle power × phase time subtracted, never below zero), "
+                "shown beside gross energy."
+            )
+        for m in idle["meanings"]:
+            sec.notes.append(f"What idle means here — {m.rstrip('.')}.")
+        for d in idle["drift"]:
+            if d.get("flagged"):
+                sec.notes.append(
+                    f"Idle drift warning: {bounds.drift_line(d)} during the invocation, more than the "
+                    f"{float(d.get('threshold') or 0.1) * 100:.0f} % the rule allows; net figures of the later "
+                    "runs subtract an idle power that no longer held."
+                )
     extras = energy_extras(res.records)
     if extras:
         sec.tables.append(
@@ -314,7 +351,7 @@ def build(inp: Inputs, sec: Section) -> None:
 def markdown(sec: Section, rows: int) -> list[str]:
     out = ["", "## Methodology", ""] + [md_escape(p, 2000) + "\n" for p in sec.intro]
     out += [f"_{md_escape(n, 800)}_\n" for n in sec.notes]
-    return out + md_tables(sec, rows, first=1)
+    return out + md_tables(sec, rows, first=2 if any(t.caption.startswith("Error band") for t in sec.tables) else 1)
 
 
 SECTION = Spec("methodology", "Methodology", build, markdown)

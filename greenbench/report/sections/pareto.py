@@ -6,6 +6,7 @@ from typing import Any
 
 import pandas as pd
 
+from .. import bounds
 from .. import data as rd
 from .. import fmt, plot
 from .base import Inputs, Section, Spec, Table, pm
@@ -23,7 +24,11 @@ def front_numbers(agg: pd.DataFrame) -> dict[Any, int]:
 
 
 def figure(
-    runs: pd.DataFrame, agg: pd.DataFrame, e_unit: tuple[str, float], c_unit: tuple[str, float]
+    runs: pd.DataFrame,
+    agg: pd.DataFrame,
+    e_unit: tuple[str, float],
+    c_unit: tuple[str, float],
+    caption: str = "",
 ) -> plot.Img | None:
     """Accuracy vs energy and vs CO₂: runs as faint dots, configuration means (95 % CI bars) on top,
     and the Pareto front over the means (less energy, more accuracy)."""
@@ -62,7 +67,7 @@ def figure(
             d = means[pd.to_numeric(means[f"{col}_mean"], errors="coerce").notna()].copy()
             d["_x"] = pd.to_numeric(d[f"{col}_mean"]) / unit[1]
             d["_y"] = pd.to_numeric(d["test_accuracy_mean"]) * 100
-            for _, row in d.iterrows():
+            for idx, row in d.iterrows():
                 hollow = mixed and bool(row["estimated"])
                 c = colors[str(row["model"])]
                 xlo, xhi = row.get(f"{col}_ci_low"), row.get(f"{col}_ci_high")
@@ -75,6 +80,18 @@ def figure(
                 yerr = (
                     [[row["_y"] - ylo * 100], [yhi * 100 - row["_y"]]] if fmt.finite(ylo) and fmt.finite(yhi) else None
                 )
+                mlo, mhi = bounds.method_interval(row, col)
+                if fmt.finite(mlo):
+                    bounds.draw(
+                        ax,
+                        [row["_x"]],
+                        [row["_y"]],
+                        xerr=bounds.yerr(row["_x"], mlo / unit[1], mhi / unit[1]),
+                        gid=f"{col}-{idx}",
+                        ecolor=c,
+                        alpha=0.25,
+                        elinewidth=4,
+                    )
                 if xerr or yerr:
                     ax.errorbar(
                         [row["_x"]],
@@ -140,7 +157,9 @@ def figure(
         )
         fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 7), fontsize=8)
         return plot.render(
-            fig, "Scatter of test accuracy against energy and CO₂ per configuration, Pareto front marked"
+            fig,
+            "Scatter of test accuracy against energy and CO₂ per configuration, Pareto front marked",
+            caption=caption,
         )
 
 
@@ -162,7 +181,16 @@ def build(inp: Inputs, sec: Section) -> None:
         + "The green staircase is the Pareto front: nothing else is both more accurate and cheaper in energy. "
         "Points below and to the right of it are dominated."
     )
-    if with_figures and (img := figure(runs, means, eu, cu)):
+    sec.intro.append(
+        "Horizontal wide pale bars: the method interval of each configuration's energy (CO₂) — the systematic "
+        "error band of the method that produced it, mean over seeds of the runs' bounds. With estimated "
+        "energy these bands are wide and overlap: the front ranks the figures, not the true energy."
+    )
+    dom = bounds.dominance_summary(means, "total_energy_kwh")
+    caption = bounds.bars_caption(
+        res.df, "thin bars, 95 % CI of the mean over seeds" if several else "one seed, no seed interval"
+    ) + (f" For energy, {dom}." if dom else "")
+    if with_figures and (img := figure(runs, means, eu, cu, caption)):
         sec.figures.append(img)
     numbers = front_numbers(means)
     front = means.loc[list(numbers)]
@@ -173,13 +201,14 @@ def build(inp: Inputs, sec: Section) -> None:
             "seeds": front["n"].astype(int),
             "test accuracy": [pm(r, "test_accuracy", 100, " %", 4) for _, r in front.iterrows()],
             "energy": [
-                pm(r, "total_energy_kwh", 1 / eu[1], f" {eu[0]}") + (f" {fmt.EST}" if r["estimated"] else "")
+                bounds.agg_cell(r, "total_energy_kwh", eu) + (f" {fmt.EST}" if r["estimated"] else "")
                 for _, r in front.iterrows()
             ],
             "CO₂": [
-                pm(r, "total_co2_kg", 1 / cu[1], f" {cu[0]}") + (f" {fmt.EST}" if r["estimated"] else "")
+                bounds.agg_cell(r, "total_co2_kg", cu) + (f" {fmt.EST}" if r["estimated"] else "")
                 for _, r in front.iterrows()
             ],
+            "wider interval (energy)": [bounds.dominance(r, "total_energy_kwh", eu) for _, r in front.iterrows()],
             "training time": [pm(r, "train_time_s", 1, " s") for _, r in front.iterrows()],
         }
     )
@@ -189,10 +218,11 @@ def build(inp: Inputs, sec: Section) -> None:
             caption=f"On the Pareto front (accuracy vs energy): {len(front)} of {len(means)} "
             "configurations; numbers match the figure",
             note=(
-                f"Mean ± 95 % CI half-width over seeds. {fmt.EST} estimated energy (not measured)."
-                if front["estimated"].any()
-                else "Mean ± 95 % CI half-width over seeds."
+                "Mean ± 95 % CI half-width over seeds; in brackets the method interval (mean over seeds of the "
+                "runs' bounds by the method that produced them)."
+                + (f" {fmt.EST} estimated energy (not measured)." if front["estimated"].any() else "")
             ),
+            wide=True,
         )
     )
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pandas as pd
 
-from .. import fmt
+from .. import bounds, fmt
 from .base import Inputs, Section, Spec, Table
 
 
@@ -17,6 +18,17 @@ def _marker_note(rows: pd.DataFrame) -> str:
     if "low_confidence" in rows and rows["low_confidence"].any():
         notes.append(f"{fmt.LOW} low-confidence reading (phase too short)")
     return "; ".join(notes)
+
+
+def net_bounds(row: pd.Series) -> tuple[float, float]:
+    """The net figure's method interval: the gross interval × net/gross (the method's error is multiplicative,
+    so it applies to gross and idle alike — greenbench.measure.idle's rule)."""
+    gross, net = row.get("total_energy_kwh"), row.get("total_net_energy_kwh")
+    lo, hi = row.get("total_energy_kwh_low"), row.get("total_energy_kwh_high")
+    if not all(fmt.finite(v) for v in (gross, net, lo, hi)) or float(gross) <= 0:
+        return math.nan, math.nan
+    k = float(net) / float(gross)
+    return float(lo) * k, float(hi) * k
 
 
 def build(inp: Inputs, sec: Section) -> None:
@@ -39,12 +51,26 @@ def build(inp: Inputs, sec: Section) -> None:
     cols["train time"] = [fmt.duration(v) for v in df["train_time_s"]]
     cols["total time"] = [fmt.duration(v) for v in df["total_time_s"]]
     cols[f"energy ({eu[0]})"] = [
-        fmt.marked(fmt.num(e / eu[1]) if fmt.finite(e) else fmt.NA, s, lc)
-        for e, s, lc in zip(df["total_energy_kwh"], df["energy_source"], df["low_confidence"])
+        fmt.marked(
+            bounds.row_range(r, "total_energy_kwh", eu, unit_name=False), r["energy_source"], r["low_confidence"]
+        )
+        for _, r in df.iterrows()
     ]
+    net = pd.to_numeric(df["total_net_energy_kwh"], errors="coerce") if "total_net_energy_kwh" in df else None
+    if net is not None and net.notna().any():
+        cols[f"net energy ({eu[0]})"] = [
+            fmt.marked(
+                bounds.with_range(n, *net_bounds(r), eu, unit_name=False), r["energy_source"], r["low_confidence"]
+            )
+            for n, (_, r) in zip(net, df.iterrows())
+        ]
+    if "idle_power_w" in df and pd.to_numeric(df["idle_power_w"], errors="coerce").notna().any():
+        cols["idle power"] = [f"{fmt.num(v)} W" if fmt.finite(v) else fmt.NA for v in df["idle_power_w"]]
     cols[f"CO₂ ({cu[0]})"] = [
-        fmt.marked(fmt.num(e / cu[1]) if fmt.finite(e) else fmt.NA, s, lc)
-        for e, s, lc in zip(df["total_co2_kg"], df["energy_source"], df["low_confidence"])
+        fmt.marked(
+            bounds.row_range(r, "total_co2_kg", cu, unit_name=False), r["energy_source"], r["low_confidence"]
+        )
+        for _, r in df.iterrows()
     ]
     cols["energy source"] = df["energy_source"].fillna(fmt.NA)
     cols["params"] = [f"{int(v):,}" if fmt.finite(v) else fmt.NA for v in df["params"]]
@@ -56,7 +82,14 @@ def build(inp: Inputs, sec: Section) -> None:
         f"All {len(df)} runs, completed first (most accurate first). The CSV and Parquet exports "
         "(greenbench report --format csv or parquet) carry every recorded column."
     )
-    sec.tables.append(Table(t, note=_marker_note(df), wide=True))
+    note = (
+        "Energy and CO₂: the run's figure, then in brackets its method interval (the range the true value "
+        "lies in by the method that produced the figure; see Methodology for each method's band and source)."
+    )
+    if f"net energy ({eu[0]})" in cols:
+        note += " Net energy: above the machine's idle baseline (idle power × phase time subtracted)."
+    marks = _marker_note(df)
+    sec.tables.append(Table(t, note=note + (f" {marks}." if marks else ""), wide=True))
 
 
 SECTION = Spec("results", "Full results table", build)

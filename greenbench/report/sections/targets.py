@@ -5,13 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .. import bounds
 from .. import data as rd
 from .. import fmt, plot
 from ..markdown import md_tables
 from .base import Inputs, Section, Spec, Table, pm
 
 
-def figure(agg: pd.DataFrame, e_unit: tuple[str, float]) -> plot.Img | None:
+def figure(agg: pd.DataFrame, e_unit: tuple[str, float], caption: str = "") -> plot.Img | None:
     d = agg[
         pd.to_numeric(agg["time_to_target_s_mean"], errors="coerce").notna()
         | pd.to_numeric(agg["energy_to_target_kwh_mean"], errors="coerce").notna()
@@ -40,11 +41,26 @@ def figure(agg: pd.DataFrame, e_unit: tuple[str, float]) -> plot.Img | None:
                 alpha=0.88,
                 error_kw={"capsize": 2.5, "lw": 1.0},
             )
+            if m == "energy_to_target_kwh" and f"{m}_method_low" in d:
+                mlo = pd.to_numeric(d[f"{m}_method_low"], errors="coerce").to_numpy() * scale
+                mhi = pd.to_numeric(d[f"{m}_method_high"], errors="coerce").to_numpy() * scale
+                ok = np.isfinite(mlo) & np.isfinite(mhi) & np.isfinite(mean)
+                if ok.any():
+                    bounds.draw(
+                        ax,
+                        mean[ok],
+                        y[ok],
+                        xerr=np.vstack([np.maximum(mean[ok] - mlo[ok], 0), np.maximum(mhi[ok] - mean[ok], 0)]),
+                        gid=m,
+                        zorder=3,
+                    )
             est = m == "energy_to_target_kwh" and bool(d["estimated"].any())
             ax.set_title(title + (f" {fmt.EST}" if est else ""))
             ax.grid(axis="y", visible=False)
         axes[0].set_yticks(y, [plot.short(v, 44) for v in d["config_label"]])
-        return plot.render(fig, "Bar charts of time and energy needed to reach the target accuracy")
+        return plot.render(
+            fig, "Bar charts of time and energy needed to reach the target accuracy", caption=caption
+        )
 
 
 def build(inp: Inputs, sec: Section) -> None:
@@ -66,7 +82,11 @@ def build(inp: Inputs, sec: Section) -> None:
         .apply(lambda s: (int(pd.to_numeric(s, errors="coerce").notna().sum()), len(s)))
         .to_dict()
     )
-    if with_figures and not agg.empty and (img := figure(agg, eu)):
+    dom = bounds.dominance_summary(agg, "energy_to_target_kwh") if not agg.empty else ""
+    caption = bounds.bars_caption(res.df, "thin black bars, 95 % CI of the mean over seeds") + (
+        f" For energy to target, {dom}." if dom else ""
+    )
+    if with_figures and not agg.empty and (img := figure(agg, eu, caption)):
         sec.figures.append(img)
     rows = []
     for _, r in agg.iterrows():
@@ -78,10 +98,11 @@ def build(inp: Inputs, sec: Section) -> None:
                 "reached target": f"{hit} of {n} seeds",
                 "time to target": pm(r, "time_to_target_s", 1, " s") if hit else "not reached",
                 "energy to target": (
-                    pm(r, "energy_to_target_kwh", 1 / eu[1], f" {eu[0]}") + (f" {fmt.EST}" if r["estimated"] else "")
+                    bounds.agg_cell(r, "energy_to_target_kwh", eu) + (f" {fmt.EST}" if r["estimated"] else "")
                 )
                 if hit
                 else "not reached",
+                "wider interval (energy)": bounds.dominance(r, "energy_to_target_kwh", eu) if hit else fmt.NA,
             }
         )
     if rows:
@@ -89,7 +110,8 @@ def build(inp: Inputs, sec: Section) -> None:
             Table(
                 pd.DataFrame(rows),
                 caption="Time and energy to reach the target (mean ± 95 % CI over the seeds that reached it)",
-                note=f"{fmt.EST} estimated energy" if agg["estimated"].any() else "",
+                note="Energy: in brackets the method interval (mean over seeds of the runs' bounds)."
+                + (f" {fmt.EST} estimated energy" if agg["estimated"].any() else ""),
             )
         )
 

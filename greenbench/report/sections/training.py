@@ -7,9 +7,10 @@ from typing import Any
 
 import pandas as pd
 
+from .. import bounds
 from .. import data as rd
 from .. import fmt, plot
-from .base import Inputs, Section, Spec
+from .base import Inputs, Section, Spec, Table
 
 
 def history_frame(df: pd.DataFrame, records: list[dict[str, Any]]) -> pd.DataFrame:
@@ -17,6 +18,9 @@ def history_frame(df: pd.DataFrame, records: list[dict[str, Any]]) -> pd.DataFra
     rows = []
     for i, row in rd.primary(df).iterrows():
         hist = records[i].get("history") or []
+        gross, lo, hi = (row.get(c) for c in ("train_energy_kwh", "train_energy_kwh_low", "train_energy_kwh_high"))
+        ok = all(fmt.finite(v) for v in (gross, lo, hi)) and float(gross) > 0
+        lo_f, hi_f = (float(lo) / float(gross), float(hi) / float(gross)) if ok else (math.nan, math.nan)
         cum_e = 0.0
         have_e = True
         for h in hist:
@@ -41,6 +45,8 @@ def history_frame(df: pd.DataFrame, records: list[dict[str, Any]]) -> pd.DataFra
                     "val_accuracy": _f(h.get("val_accuracy")),
                     "cum_energy_kwh": cum_e if have_e else math.nan,
                     "estimated": bool(row["estimated"]),
+                    "energy_low_factor": lo_f,  # the training window's method interval, relative
+                    "energy_high_factor": hi_f,
                 }
             )
     return pd.DataFrame(rows)
@@ -50,7 +56,7 @@ def _f(v: Any) -> float:
     return float(v) if fmt.finite(v) else math.nan
 
 
-def figure(hist: pd.DataFrame, e_unit: tuple[str, float]) -> plot.Img | None:
+def figure(hist: pd.DataFrame, e_unit: tuple[str, float], caption: str = "") -> plot.Img | None:
     """Per-epoch accuracy and loss, and accuracy against the energy spent so far."""
     if hist.empty:
         return None
@@ -107,8 +113,23 @@ def figure(hist: pd.DataFrame, e_unit: tuple[str, float]) -> plot.Img | None:
                                 lw=0,
                             )
                     else:
-                        for _, gs in g.groupby("seed"):
+                        for seed, gs in g.groupby("seed"):
                             gs = gs.sort_values("epoch")
+                            last = gs.iloc[-1]
+                            if fmt.finite(last["_energy"]) and fmt.finite(last["energy_low_factor"]):
+                                bounds.draw(
+                                    ax,
+                                    [last["_energy"]],
+                                    [last[y]],
+                                    xerr=bounds.yerr(
+                                        last["_energy"],
+                                        last["_energy"] * last["energy_low_factor"],
+                                        last["_energy"] * last["energy_high_factor"],
+                                    ),
+                                    gid=f"train-{model}-{variant}-{backend}-{seed}",
+                                    ecolor=color,
+                                    alpha=0.3,
+                                )
                             ax.plot(
                                 gs["_energy"],
                                 gs[y],
@@ -158,7 +179,9 @@ def figure(hist: pd.DataFrame, e_unit: tuple[str, float]) -> plot.Img | None:
                 for b in backends
             ]
         fig.legend(handles=handles, loc="outside lower center", ncol=min(6, len(handles)), fontsize=8)
-        return plot.render(fig, "Training curves per epoch: accuracy, loss, and accuracy against energy spent")
+        return plot.render(
+            fig, "Training curves per epoch: accuracy, loss, and accuracy against energy spent", caption=caption
+        )
 
 
 def build(inp: Inputs, sec: Section) -> None:
@@ -174,8 +197,43 @@ def build(inp: Inputs, sec: Section) -> None:
     )
     if which == "training":
         sec.notes.append("The suite held out no validation set, so the curves show training accuracy.")
-    if with_figures and (img := figure(hist, eu)):
+    caption = ""
+    if hist["energy_low_factor"].notna().any():
+        caption = bounds.bars_caption(
+            res.df, "the bands around the accuracy and loss curves, ±1 standard deviation over seeds"
+        ) + " The method bar sits at the end of each run's energy curve (the training window's interval)."
+    if with_figures and (img := figure(hist, eu, caption)):
         sec.figures.append(img)
+    energy_table(inp, sec)
+
+
+def energy_table(inp: Inputs, sec: Section) -> None:
+    """Training energy per configuration: gross with its method interval, net above idle where recorded."""
+    agg, eu = inp.agg, inp.eu
+    if agg.empty or not pd.to_numeric(agg.get("train_energy_kwh_mean"), errors="coerce").notna().any():
+        return
+    net = bounds.has_values(agg, "train_net_energy_kwh_mean")
+    rows = []
+    for _, r in agg.sort_values("test_accuracy_mean", ascending=False).iterrows():
+        mark = f" {fmt.EST}" if r["estimated"] else ""
+        row = {"configuration": r["config_label"], "seeds": int(r["n"]),
+               "training energy (gross)": bounds.agg_cell(r, "train_energy_kwh", eu) + mark}
+        if net:
+            row["net (above idle)"] = (
+                fmt.pm(*rd.mean_ci(r, "train_net_energy_kwh")[:2], 1 / eu[1], f" {eu[0]}") + mark
+            )
+        row["wider interval"] = bounds.dominance(r, "train_energy_kwh", eu)
+        rows.append(row)
+    note = (
+        "Mean ± 95 % CI half-width over seeds; in brackets the method interval (mean over seeds of the runs' "
+        "lower and upper bounds by the method that produced them)."
+    )
+    if net:
+        note += (
+            " Net: the energy above the idle baseline (idle power × training time subtracted); see Methodology "
+            "for the idle power and what idle means for the method."
+        )
+    sec.tables.append(Table(pd.DataFrame(rows), caption="Training energy per configuration", note=note, wide=True))
 
 
 SECTION = Spec("training", "Training curves", build)

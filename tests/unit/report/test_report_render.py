@@ -136,8 +136,9 @@ def test_estimated_energy_is_marked_wherever_it_appears(make_record, write_recor
     assert "Estimated energy." in html  # banner
     headline = section_text(html, "headline")
     assert re.search(r'class="value">[^<]*Wh †<', headline)
+    assert re.search(r'class="sub">[^<]*Wh \([0-9.,]+–[0-9.,]+\) †', headline)  # with its method interval
     results = section_text(html, "results")
-    cells = re.findall(r"<td>([0-9.,]+(?: [†‡]+)?)</td>", results)
+    cells = re.findall(r"<td>([0-9.,]+(?: \([0-9.,]+–[0-9.,]+\))?(?: [†‡]+)?)</td>", results)
     energy_cells = [c for c in cells if "†" in c]
     assert len(energy_cells) >= 2 * 8  # energy and CO₂ of all 8 completed runs
 
@@ -148,7 +149,7 @@ def test_measured_energy_carries_no_estimate_mark(make_record, write_records, tm
             make_record(seed=s, accuracy=0.95 + s / 100),
             energy_source="measured",
             provenance={"cpu": "measured:rapl", "gpu": "none", "ram": "measured:rapl"},
-            provenance_detail="RAPL package-0 + dram",
+            provenance_detail={"cpu": {"method": "RAPL package-0 + dram"}},  # the meter writes a dict per device
         )
         for s in (0, 1)
     ]
