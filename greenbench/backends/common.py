@@ -4,7 +4,9 @@ A backend is :class:`BackendBase` plus its framework's primitives (device checks
 determinism, building the model, the optimizer step, a forward pass on one batch, weights in and
 out, device synchronization, the compression primitives). Everything else lives here: the skip
 checks, ``setup``'s order, the training and fine-tuning loops (through
-:func:`greenbench.workloads.training.run_epochs`), prediction in chunks, evaluation, and the
+:func:`greenbench.workloads.training.run_epochs`), the choice between that shared-schedule loop and
+the framework's idiomatic one (``loop: idiomatic``: Keras ``compile`` + ``fit``, a torch
+``DataLoader`` loop) and what the idiomatic one refuses, prediction in chunks, evaluation, and the
 compression dispatch over the backend's table ``{method: compressor}``. Model wrappers share
 :class:`ChunkedModel` (chunked predict) and compressed ones :class:`CompressedBase` (size, parameter
 statistics, details).
@@ -21,7 +23,7 @@ from typing import Any, Callable, ClassVar, Mapping
 import numpy as np
 
 from greenbench.backends.base import CompressedModel, EpochStats, Evaluation, Hooks, TrainData, Unsupported
-from greenbench.choices import NO_COMPRESSION, PRUNE, compression_family
+from greenbench.choices import NO_COMPRESSION, PRUNE, compression_family, parse_prune
 from greenbench.workloads.compression import gzip_size
 from greenbench.workloads.metrics import classification_metrics
 from greenbench.workloads.specs import ArchitectureError, weight_specs
@@ -33,6 +35,53 @@ from greenbench.workloads.training import LoopConfig, Stepper, predict_in_batche
 #: A compression method of one backend: ``(backend, method, data) -> compressed model``; it never
 #: modifies ``backend.model`` (later variants start from it too).
 Compressor = Callable[[Any, str, TrainData], CompressedModel]
+
+
+#: The loop styles: ``parity`` is greenbench's shared-schedule loop (:func:`run_epochs`: the same
+#: per-epoch permutation, batch boundaries and learning rate of every step in both frameworks);
+#: ``idiomatic`` is what a user of the framework writes (Keras ``compile`` + ``fit`` with its own
+#: shuffling and batching; torch a ``DataLoader(shuffle=True)`` loop with a stock ``torch.optim``
+#: optimizer), from the same initial weights and data with the same hyperparameters.
+PARITY_LOOP = "parity"
+IDIOMATIC_LOOP = "idiomatic"
+LOOPS: tuple[str, ...] = (PARITY_LOOP, IDIOMATIC_LOOP)
+
+
+def loop_style(spec: Any) -> str:
+    """The run's loop style (``parity`` for a spec from before the loop axis)."""
+    return getattr(spec, "loop", None) or PARITY_LOOP
+
+
+def idiomatic_unsupported(spec: Any, compression: str | None = None) -> str | None:
+    """Why the idiomatic loop cannot run ``spec`` (with ``compression``, default the spec's) as
+    configured, or ``None`` when it can.
+
+    The idiomatic loop is what a user writes with no extra code: a constant learning rate, the
+    plain images, the loss alone and no pruning fine-tune. A run asking for more is skipped with
+    this reason rather than silently trained without it.
+    """
+    t = spec.training
+    missing = []
+    if t.schedule != "constant":
+        missing.append(f"a {t.schedule!r} learning-rate schedule (it trains at a constant rate)")
+    if t.l1 or t.l2:
+        missing.append("L1/L2 penalties in the loss (it minimizes the cross-entropy alone)")
+    if t.augmentation != "none":
+        missing.append(f"augmentation {t.augmentation!r} (it trains on the plain images)")
+    compression = spec.compression if compression is None else compression
+    try:
+        pruned = parse_prune(compression) is not None
+    except ValueError:
+        pruned = False
+    if pruned:
+        missing.append(f"{compression}'s pruning fine-tune (a parity loop)")
+    if not missing:
+        return None
+    return (
+        "unsupported: the idiomatic loop (Keras compile + fit, a torch DataLoader loop) does not cover "
+        + "; ".join(missing)
+        + " - use loop: parity"
+    )
 
 
 def available_cores() -> int:
@@ -85,6 +134,16 @@ class BackendBase:
         """*Framework*: steps of ``model`` with a fresh optimizer of the run's configuration."""
         raise NotImplementedError
 
+    def _train_idiomatic(self, data: TrainData, hooks: Hooks) -> list[EpochStats]:  # pragma: no cover - abstract
+        """*Framework*: train the built model the way the framework's users do (see :data:`IDIOMATIC_LOOP`).
+
+        Same initial weights (``build``'s), same training and validation arrays, epochs, batch size
+        and optimizer hyperparameters; the framework's own shuffling and batching. Calls
+        ``hooks.on_epoch_begin(n)`` / ``hooks.on_epoch_end(stats)`` around every epoch (the latter
+        after validation; True stops training) and returns one :class:`EpochStats` per epoch run.
+        """
+        raise NotImplementedError
+
     def wrap(self, model: Any = None, method: str = "none") -> CompressedModel:  # pragma: no cover - abstract
         """*Framework*: ``model`` (default: the trained model) behind the ``CompressedModel`` protocol."""
         raise NotImplementedError
@@ -98,6 +157,10 @@ class BackendBase:
             weight_specs(spec.model, spec.arch)
         except ArchitectureError as exc:
             return f"unsupported: {exc}"
+        if loop_style(spec) == IDIOMATIC_LOOP:
+            reason = idiomatic_unsupported(spec)
+            if reason:
+                return reason
         return None
 
     def setup(self, spec: Any) -> None:
@@ -139,12 +202,26 @@ class BackendBase:
         return [EpochStats(**d) for d in history]
 
     def train(self, data: TrainData, hooks: Hooks) -> list[EpochStats]:
+        """Train with the run's loop style: the shared-schedule loop, or :meth:`train_idiomatic`."""
+        if loop_style(self.spec) == IDIOMATIC_LOOP:
+            return self.train_idiomatic(data, hooks)
         stepper = self._train_stepper(data)
         t = self.spec.training
         cfg = LoopConfig(
             epochs=t.epochs, batch_size=t.batch_size, base_lr=t.learning_rate, schedule=t.schedule, seed=self.spec.seed
         )
         return self._loop(stepper, data, cfg, hooks, None)
+
+    def train_idiomatic(self, data: TrainData, hooks: Hooks | None = None) -> list[EpochStats]:
+        """Train the built model with the framework's idiomatic loop (whatever the run's loop style).
+
+        Raises :class:`Unsupported` for a setting that loop does not cover (:func:`idiomatic_unsupported`).
+        """
+        self._built()
+        reason = idiomatic_unsupported(self.spec)
+        if reason:
+            raise Unsupported(reason)
+        return self._train_idiomatic(data, hooks or Hooks())
 
     def finetune(
         self,
@@ -187,6 +264,9 @@ class BackendBase:
     def compress(self, method: str, data: TrainData) -> CompressedModel:
         if method == NO_COMPRESSION:
             return self.wrap()
+        if loop_style(self.spec) == IDIOMATIC_LOOP and compression_family(method) == PRUNE:
+            # The fine-tune is a parity loop: an idiomatically trained model would be half one, half the other.
+            raise Unsupported(idiomatic_unsupported(self.spec, method))
         compressor = self.compressors().get(compression_family(method))
         if compressor is None:
             raise ValueError(f"unknown compression method {method!r}")
@@ -269,10 +349,15 @@ class CompressedBase(ChunkedModel):
 
 
 __all__ = [
+    "IDIOMATIC_LOOP",
+    "LOOPS",
+    "PARITY_LOOP",
     "PRUNE",
     "BackendBase",
     "ChunkedModel",
     "CompressedBase",
     "Compressor",
     "available_cores",
+    "idiomatic_unsupported",
+    "loop_style",
 ]

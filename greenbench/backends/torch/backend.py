@@ -1,4 +1,5 @@
-"""The PyTorch backend: eager training from in-memory tensors (no DataLoader).
+"""The PyTorch backend: eager training from in-memory tensors (no DataLoader) in the parity loop;
+``loop: idiomatic`` trains with a standard ``DataLoader`` loop and a stock ``torch.optim`` optimizer.
 
 Imported only by a worker process (or a test) that runs torch workloads. See
 :mod:`greenbench.backends.base` for the contract and :mod:`greenbench.workloads` for
@@ -15,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from greenbench.backends.base import TrainData, Unsupported
+from greenbench.backends.base import EpochStats, Hooks, TrainData, Unsupported
 from greenbench.backends.common import BackendBase, ChunkedModel
 from greenbench.backends.torch.models import build_model, export_canonical, load_canonical, regularized_parameters
 from greenbench.backends.torch.optim import ParityOptimizer
@@ -49,6 +50,23 @@ def _device_reason(device: str) -> str | None:
             return "unavailable: MPS is built but not available (needs macOS 12.3+ on Apple silicon)"
         return None
     return f"unavailable: unknown device {device!r}; torch supports {', '.join(DEVICES)}"
+
+
+def standard_optimizer(name: str, params: Any, config: dict[str, Any]) -> torch.optim.Optimizer:
+    """The stock ``torch.optim`` optimizer of ``name`` with the run's hyperparameters, as a torch user
+    writes it: the parity optimizer's learning rate, momentum/Nesterov, betas, rho and epsilon, but
+    torch's own update rules (Adam's epsilon on the bias-corrected root, RMSprop's epsilon outside
+    the root and its learning rate outside the momentum buffer: see greenbench.workloads.parity)."""
+    lr = float(config["learning_rate"])
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=float(config["momentum"]), nesterov=bool(config["nesterov"]))
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=(float(config["beta1"]), float(config["beta2"])), eps=float(config["epsilon"]))
+    if name == "rmsprop":
+        return torch.optim.RMSprop(
+            params, lr=lr, alpha=float(config["rho"]), eps=float(config["epsilon"]), momentum=float(config["momentum"])
+        )
+    raise ValueError(f"unknown optimizer {name!r}; use sgd, adam or rmsprop")
 
 
 class TorchModel(ChunkedModel):
@@ -251,6 +269,71 @@ class TorchBackend(BackendBase):
 
     def _finetune_stepper(self, data: TrainData, model: torch.nn.Module) -> _Stepper:
         return _Stepper(self, model, self._new_optimizer(model), data)
+
+    def _train_idiomatic(self, data: TrainData, hooks: Hooks) -> list[EpochStats]:
+        """The training loop of torch's tutorials: a shuffling ``DataLoader`` over a ``TensorDataset``
+        (its generator seeded from the run seed), ``model.train()``, ``zero_grad``, loss, ``backward``,
+        ``step``, the epoch's loss and accuracy summed with ``.item()``, then validation in eval mode
+        under ``no_grad`` with a ``DataLoader`` of the same batch size (Keras' ``fit`` default)."""
+        from torch.utils.data import DataLoader, TensorDataset
+
+        model = self._built()
+        t = self.spec.training
+        cpu = torch.device("cpu")
+        generator = torch.Generator().manual_seed(self.spec.seed)
+        train_loader = DataLoader(
+            TensorDataset(as_tensor(data.x_train, np.float32, cpu), as_tensor(data.y_train, np.int64, cpu)),
+            batch_size=t.batch_size,
+            shuffle=True,
+            generator=generator,
+        )
+        val_loader = None
+        if data.x_val is not None and data.y_val is not None and len(data.y_val) > 0:
+            val_loader = DataLoader(
+                TensorDataset(as_tensor(data.x_val, np.float32, cpu), as_tensor(data.y_val, np.int64, cpu)),
+                batch_size=t.batch_size,
+            )
+        optimizer = standard_optimizer(self.spec.optimizer, model.parameters(), self.spec.optimizer_config)
+        criterion = torch.nn.CrossEntropyLoss()
+        history: list[EpochStats] = []
+        for epoch in range(1, t.epochs + 1):
+            hooks.on_epoch_begin(epoch)
+            model.train()
+            running_loss, correct, seen = 0.0, 0, 0
+            for xb, yb in train_loader:
+                xb, yb = xb.to(self.device), yb.to(self.device)
+                optimizer.zero_grad()
+                logits = model(xb)
+                loss = criterion(logits, yb)
+                loss.backward()
+                optimizer.step()
+                running_loss += loss.item() * yb.size(0)
+                correct += (logits.argmax(dim=1) == yb).sum().item()
+                seen += yb.size(0)
+            val_accuracy = val_loss = None
+            if val_loader is not None:
+                model.eval()
+                v_loss, v_correct, v_seen = 0.0, 0, 0
+                with torch.no_grad():
+                    for xb, yb in val_loader:
+                        xb, yb = xb.to(self.device), yb.to(self.device)
+                        logits = model(xb)
+                        v_loss += criterion(logits, yb).item() * yb.size(0)
+                        v_correct += (logits.argmax(dim=1) == yb).sum().item()
+                        v_seen += yb.size(0)
+                val_accuracy, val_loss = v_correct / v_seen, v_loss / v_seen
+            stats = EpochStats(
+                epoch=epoch,
+                train_loss=running_loss / seen,
+                train_accuracy=correct / seen,
+                val_accuracy=val_accuracy,
+                val_loss=val_loss,
+                learning_rate=float(optimizer.param_groups[0]["lr"]),
+            )
+            history.append(stats)
+            if hooks.on_epoch_end(stats):
+                break
+        return history
 
     # ------------------------------------------------------------------ evaluation
     def wrap(self, module: torch.nn.Module | None = None, method: str = "none") -> TorchModel:
