@@ -114,6 +114,7 @@ def plan_suite(
     only: Sequence[str] | None = None,
     data_dir: str | Path | None = None,
     timeout: float | None = None,
+    require_quiet: bool = False,
 ) -> tuple[Suite, list[RunSpec]]:
     """Load a suite, apply CLI overrides, expand it and filter with ``--only``."""
     suite = load_suite(path)
@@ -134,6 +135,9 @@ def plan_suite(
             raise UserError(f"--timeout {timeout:g}: not allowed; the time allowed per run must be a finite number "
                             "of seconds greater than 0, e.g. 600")
         updates["runner"] = suite.runner.model_copy(update={"timeout_s": float(timeout)})
+    if require_quiet:  # --require-quiet: refuse to measure beside other processes instead of waiting for quiet
+        runner = updates.get("runner", suite.runner)
+        updates["runner"] = runner.model_copy(update={"require_quiet": True})
     if updates:
         suite = suite.model_copy(update=updates)
     runs = expand(suite)

@@ -92,6 +92,9 @@ def run(
         Optional[Path], typer.Option("--data-dir", help="Directory with the dataset files (overrides the suite).")
     ] = None,
     timeout: Annotated[Optional[float], typer.Option("--timeout", help="Seconds allowed per run (overrides the suite).")] = None,
+    require_quiet: Annotated[bool, typer.Option(
+        "--require-quiet", help="Refuse to measure beside other busy processes (those runs fail at once, with the "
+        "reason, and the command exits 1) instead of waiting up to runner.quiet_wait_s for quiet.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the final summary.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Stream each run's log lines.")] = False,
     json_out: Annotated[
@@ -105,7 +108,7 @@ def run(
         raise UserError("--quiet and --verbose cannot be used together")
     if json_out and not dry_run:
         raise UserError("--json prints the plan and needs --dry-run (results are JSON records in the results directory)")
-    suite_obj, runs = api.plan_suite(suite, only=only, data_dir=data_dir, timeout=timeout)
+    suite_obj, runs = api.plan_suite(suite, only=only, data_dir=data_dir, timeout=timeout, require_quiet=require_quiet)
     if dry_run:
         from greenbench.runner.progress import plan_json, print_plan
 
@@ -119,6 +122,10 @@ def run(
     )
     if outcome.interrupted:
         raise typer.Exit(143 if outcome.interrupted_by == "SIGTERM" else 130)  # 128 + the signal's number
+    if require_quiet and outcome.counts.get("failed"):
+        # --require-quiet is for jobs that must not measure beside neighbours: a refused (or otherwise failed)
+        # run makes the command fail, so a CI step stops instead of publishing a partial result as clean.
+        raise typer.Exit(1)
 
 
 # --------------------------------------------------------------------------- env

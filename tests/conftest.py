@@ -33,6 +33,10 @@ from greenbench.suite import expand, parse_suite
 # that the whole session has it; the tests of the baseline opt back in with monkeypatch.setenv (in this
 # process) or extra_env (a CLI subprocess).
 os.environ["GREENBENCH_IDLE_BASELINE_S"] = "0"
+# Likewise no quiet-machine wait (greenbench.measure.quiet): a test machine is shared by design (the flake
+# check runs a busy neighbour on purpose), and each workload would wait up to runner.quiet_wait_s. The policy's
+# own tests opt back in the same way.
+os.environ["GREENBENCH_QUIET_WAIT_S"] = "0"
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -21,7 +21,9 @@ import numpy as np
 
 from greenbench.backends.base import Backend, CompressedModel, EpochStats, Evaluation, Hooks, TrainData, Unsupported
 from greenbench.choices import NO_COMPRESSION
+from greenbench.errors import EnvironmentFault
 from greenbench.measure.cotenancy import verdict as cotenancy_verdict
+from greenbench.measure.quiet import quiet_wait_s, wait_until_quiet
 from greenbench.runner import hooks as phase_hooks
 from greenbench.runner.records import base_record, now_iso
 from greenbench.suite.plan import RunSpec
@@ -150,8 +152,13 @@ class WorkloadExecutor:
         backend, first = self.backend, specs[0]
         started = now_iso()
 
+        quiet: dict[str, Any] = {}
+
         def record(spec: RunSpec, status: str, reason: str | None = None) -> dict[str, Any]:
-            return base_record(spec, status, env=self.env, reason=reason, started_at=started, log=log_name)
+            rec = base_record(spec, status, env=self.env, reason=reason, started_at=started, log=log_name)
+            if quiet:
+                rec["quiet"] = dict(quiet)  # what the quiet-machine policy saw before this workload
+            return rec
 
         reason = backend.device_unavailable(first.device) or backend.skip(first)
         if reason is not None:
@@ -159,11 +166,31 @@ class WorkloadExecutor:
                 yield {"type": "record", "record": record(spec, "skipped", reason)}
             return
 
+        # The quiet-machine policy, on the machine that measures (greenbench.measure.quiet): wait, bounded,
+        # until other processes leave it alone — or, with --require-quiet, refuse to measure beside them.
+        try:
+            quiet.update(self._wait_for_quiet(first))
+        except EnvironmentFault as exc:
+            for spec in specs:
+                yield {"type": "record", "record": record(spec, "failed", str(exc))}
+            return
+
         meter = self._meter(first)
         try:
             yield from self._run_measured(specs, meter, record)
         finally:
             meter.close()
+
+    @staticmethod
+    def _wait_for_quiet(spec: RunSpec) -> dict[str, Any]:
+        """What the quiet-machine policy saw ({} when it is off: no wait and not required)."""
+        runner = spec.runner
+        max_wait = quiet_wait_s(runner.quiet_wait_s)
+        if max_wait <= 0 and not runner.require_quiet:
+            return {}
+        seen = wait_until_quiet(threshold=runner.cotenancy_threshold, max_wait_s=max_wait,
+                                require=runner.require_quiet)
+        return seen
 
     def _run_measured(self, specs: list[RunSpec], meter: Any, record: Any) -> Iterator[dict[str, Any]]:
         backend, first = self.backend, specs[0]

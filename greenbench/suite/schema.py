@@ -222,6 +222,10 @@ class RunnerConfig(_Strict):
     cotenancy_threshold: float = Field(0.10, gt=0.0, le=1.0, description=(
         "A run is marked contaminated when other processes used more than this fraction of the machine's CPU "
         "during one of its measured windows."))
+    quiet_wait_s: float = Field(30.0, ge=0.0, le=86400.0, description=(
+        "Before each workload, wait up to this long for other processes to leave the machine (0: do not wait)."))
+    require_quiet: bool = Field(False, description=(
+        "Refuse to measure a workload (failed, with the reason) when the machine is busy, instead of waiting."))
 
 
 # --------------------------------------------------------------------------- matrix

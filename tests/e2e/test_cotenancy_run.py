@@ -43,12 +43,13 @@ def busy_neighbour() -> Iterator[subprocess.Popen]:
         proc.wait()
 
 
-def _run(tmp_path: Path, threshold: float) -> tuple[dict, "greenbench.pd.DataFrame"]:  # type: ignore[name-defined]
+def _run(tmp_path: Path, threshold: float, *args: str, env: dict[str, str] | None = None,
+         code: int = 0) -> tuple[dict, "greenbench.pd.DataFrame"]:  # type: ignore[name-defined]
     suite = tmp_path / "cotenancy.yaml"
     suite.write_text(SUITE.format(threshold=threshold))
     results = tmp_path / "results"
-    done = run_cli("run", str(suite), "-o", str(results))
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    done = run_cli("run", str(suite), "-o", str(results), *args, extra_env=env)
+    assert done.returncode == code, done.stdout[-3000:] + done.stderr[-3000:]
     (path,) = [p for p in results.glob("*.json") if p.name != "idle-baseline.json"]
     return json.loads(path.read_text()), greenbench.load_results(results)
 
@@ -79,3 +80,25 @@ def test_without_a_neighbour_the_run_is_clean(tmp_path: Path, mnist_dir: Path) -
     rec, df = _run(tmp_path, 0.10)
     assert rec["cotenancy"]["contaminated"] is False and rec["cotenancy"]["reason"] is None
     assert bool(df.iloc[0]["contaminated"]) is False and df.iloc[0]["contamination_reason"] is None
+
+
+def test_the_quiet_wait_is_bounded_and_what_it_saw_is_recorded(tmp_path: Path, mnist_dir: Path,
+                                                               busy_neighbour: subprocess.Popen) -> None:
+    threshold = 0.25 / (psutil.cpu_count() or 1)
+    rec, _ = _run(tmp_path, threshold, env={"GREENBENCH_QUIET_WAIT_S": "1.5"})
+    assert rec["status"] == "completed"  # the wait is bounded: the run goes ahead, and is marked
+    seen = rec["quiet"]
+    assert seen["quiet"] is False and seen["probes"] >= 2 and seen["waited_s"] >= 1.5
+    assert seen["max_share"] > threshold and seen["threshold"] == pytest.approx(threshold)
+    assert rec["cotenancy"]["contaminated"] is True
+
+
+def test_require_quiet_refuses_to_measure_beside_a_busy_neighbour(tmp_path: Path, mnist_dir: Path,
+                                                                  busy_neighbour: subprocess.Popen) -> None:
+    threshold = 0.25 / (psutil.cpu_count() or 1)
+    rec, df = _run(tmp_path, threshold, "--require-quiet", code=1)
+    assert rec["status"] == "failed"
+    assert rec["reason"].startswith("the machine is busy: other processes used ")
+    assert "--require-quiet refuses to measure beside them" in rec["reason"]
+    assert "phases" not in rec or not rec["phases"]  # nothing was measured
+    assert df.iloc[0]["status"] == "failed"
