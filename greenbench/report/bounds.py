@@ -249,12 +249,10 @@ def idle_info(records: list[dict[str, Any]], dirs: Sequence[Path]) -> dict[str, 
     meanings: dict[str, str] = {}
 
     def take_meaning(m: Any) -> None:
-        if isinstance(m, str) and m:
-            meanings.setdefault(m, m)
-        elif isinstance(m, dict):
-            for v in m.values():
-                if isinstance(v, str) and v:
-                    meanings.setdefault(v, v)
+        for v in [m] if isinstance(m, str) else list(m.values()) if isinstance(m, dict) else []:
+            # a component without a figure ("none: no GPU figure, nothing to subtract") says nothing of idle
+            if isinstance(v, str) and v and v.partition(":")[0].strip() not in rd.NO_METHOD:
+                meanings.setdefault(v, v)
 
     for rec in records:
         ib = rec.get("idle_baseline")

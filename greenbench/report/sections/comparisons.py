@@ -266,7 +266,7 @@ def build(inp: Inputs, sec: Section) -> None:
     sec.tables.append(
         Table(
             pd.DataFrame(rows),
-            caption="Per configuration: mean ± 95 % CI half-width over seeds, with the method interval",
+            caption="Per configuration: mean ± 95 % CI half-width over seeds",
             note=note,
             wide=True,
         )

@@ -280,14 +280,24 @@ def build(inp: Inputs, sec: Section) -> None:
             lo, hi = min(powers), max(powers)
             watts = f"{fmt.num(lo)} W" if fmt.num(lo) == fmt.num(hi) else f"{fmt.num(lo)}–{fmt.num(hi)} W"
             sec.notes.append(
-                f"Idle baseline: {watts} measured with no workload running, by the same method as the runs; "
-                "net energy is the energy above it (idle power × phase time subtracted, never below zero), "
-                "shown beside gross energy."
+                f"Idle baseline: {watts} with no workload running, obtained by the same method as the runs' "
+                "energy (for a power model, the model's idle — see below); net energy is the energy above it "
+                "(idle power × phase time subtracted, never below zero), shown beside gross energy."
             )
         for m in idle["meanings"]:
             sec.notes.append(f"What idle means here — {m.rstrip('.')}.")
+        modelled = [p for p in bounds.methods_present(df) if p.startswith("estimated:")]
+        if powers and modelled and not idle["meanings"]:
+            sec.notes.append(
+                f"What idle means here — for {', '.join(modelled)}: the power model's output while no workload "
+                "ran (a model's idle, not a measurement; a constant model has no load term, so its idle equals "
+                "its busy power and its net energy is zero)."
+            )
         for d in idle["drift"]:
-            if d.get("flagged"):
+            if not d.get("flagged"):
+                sec.notes.append(f"Idle power rechecked at the end of a long invocation: {bounds.drift_line(d)}, "
+                                 "within the drift rule.")
+            else:
                 sec.notes.append(
                     f"Idle drift warning: {bounds.drift_line(d)} during the invocation, more than the "
                     f"{float(d.get('threshold') or 0.1) * 100:.0f} % the rule allows; net figures of the later "

@@ -257,8 +257,14 @@ def test_net_energy_and_idle_baseline_are_shown_where_recorded(make_record, writ
     (d / "idle-baseline.json").write_text(
         json.dumps(
             {
-                "baselines": [{"total_w": 12.0, "meaning": {"cpu": meaning}}, {"total_w": 15.0}],
-                "drift": [{"start_w": 12.0, "end_w": 15.0, "change": 0.25, "flagged": True, "threshold": 0.1}],
+                "baselines": [
+                    {"total_w": 12.0, "meaning": {"cpu": meaning, "gpu": "none: no GPU figure, nothing to subtract"}},
+                    {"total_w": 15.0},
+                ],
+                "drift": [
+                    {"start_w": 12.0, "end_w": 15.0, "change": 0.25, "flagged": True, "threshold": 0.1},
+                    {"start_w": 12.0, "end_w": 12.3, "change": 0.025, "flagged": False, "threshold": 0.1},
+                ],
             }
         ),
         encoding="utf-8",
@@ -269,6 +275,11 @@ def test_net_energy_and_idle_baseline_are_shown_where_recorded(make_record, writ
     assert "Idle baseline: 12.0–15.0 W" in meth
     assert f"What idle means here — {meaning}." in meth
     assert "Idle drift warning: idle power went from 12.0 W to 15.0 W (+25 %)" in meth
+    assert "idle power went from 12.0 W to 12.3 W (+2 %), within the drift rule" in meth
+    assert "no GPU figure" not in meth  # a component without a figure says nothing of idle
+    md = build_report([d], out=tmp_path / "r.md", fmt="md").read_text(encoding="utf-8")
+    assert "Idle drift warning: idle power went from 12.0 W to 15.0 W (+25 %)" in md
+    assert "Idle baseline: 12.0–15.0 W" in md
     results = htmlmod.unescape(section_text(page, "results"))
     assert "net energy (mWh)" in results and "idle power" in results and "12.0 W" in results
     # all phases: 108 mWh − 12 W × 10.8 s (36 mWh) = 72.0 mWh; interval = gross interval × 72/108
@@ -283,3 +294,16 @@ def test_no_idle_baseline_no_idle_lines(make_record, write_records, tmp_path):
     text = htmlmod.unescape(page.read_text(encoding="utf-8"))
     assert "Idle baseline" not in text and "net energy" not in text and "net (above idle)" not in text
     assert "Training energy per configuration" in text
+
+
+def test_idle_of_a_power_model_is_called_a_models_idle_when_records_carry_no_meaning(
+    make_record, write_records, tmp_path
+):
+    recs = [with_idle(make_record(seed=s), 12.0, "") for s in (0, 1)]
+    for rec in recs:
+        del rec["idle_baseline"]["meaning"]
+    page = build_report([write_records(recs)], out=tmp_path / "r.html").read_text(encoding="utf-8")
+    meth = htmlmod.unescape(section_text(page, "methodology"))
+    assert "Idle baseline: 12.0 W" in meth
+    assert "What idle means here — for estimated:ram-model, estimated:tdp: the power model's output" in meth
+    assert "a model's idle, not a measurement" in meth
