@@ -307,3 +307,31 @@ def test_idle_of_a_power_model_is_called_a_models_idle_when_records_carry_no_mea
     assert "Idle baseline: 12.0 W" in meth
     assert "What idle means here — for estimated:ram-model, estimated:tdp: the power model's output" in meth
     assert "a model's idle, not a measurement" in meth
+
+
+def test_idle_baseline_written_by_greenbench_measure_idle_is_reported(make_record, write_records, tmp_path):
+    """The producer's own shapes: records through ``add_net_energy``, the file through ``append`` and ``drift``."""
+    from greenbench.measure import idle
+
+    watt_s = 1 / 3.6e6  # kWh
+    window = {**make_record()["phases"]["train"]["energy"], "total_kwh": 120 * watt_s, "cpu_kwh": 96 * watt_s,
+              "ram_kwh": 24 * watt_s, "duration_s": 10.0, "samples": 20}  # 12 W for 10 s
+    start = idle.baseline_from_entry(window, min_samples=3)
+    end = idle.baseline_from_entry({**window, "total_kwh": 2 * window["total_kwh"]}, min_samples=3)
+    recs = []
+    for s in (0, 1):
+        rec = make_record(seed=s, kwh=1e-4, train_s=10.0)
+        for phase in rec["phases"].values():
+            phase["energy"]["duration_s"] = phase["wall_s"]
+        recs.append(idle.add_net_energy(rec, start))
+    d = write_records(recs)
+    idle.append(d, baselines=[start, end], drifts=[idle.drift(start, end)])
+    res = rd.load([d])
+    assert res.df["total_net_energy_kwh"].notna().all() and res.df["idle_power_w"].tolist() == pytest.approx([12, 12])
+    page = build_report([d], out=tmp_path / "r.html").read_text(encoding="utf-8")
+    check_page(page)
+    meth = htmlmod.unescape(section_text(page, "methodology"))
+    assert "Idle baseline: 12.0–24.0 W" in meth
+    assert f"What idle means here — {start['meaning']['cpu']}." in meth  # the producer's own sentence
+    assert "Idle drift warning: idle power went from 12.0 W to 24.0 W (+100 %)" in meth
+    assert "net energy (mWh)" in htmlmod.unescape(section_text(page, "results"))
