@@ -303,6 +303,10 @@ def compare(
         typer.Option("--correction", help="Multiple-comparison correction over all rows: Benjamini–Hochberg, "
                      "Holm, or none (each row on its own)."),
     ] = Correction.bh,
+    refuse_contaminated: Annotated[
+        bool, typer.Option("--refuse-contaminated", help="Refuse (exit 2) when matched runs were measured while other "
+                           "processes shared the machine, instead of warning.")
+    ] = False,
     fmt: Annotated[
         CompareFormat,
         typer.Option("--format", "-f", help="What to print on stdout: table (a table in a terminal, one line per "
@@ -332,6 +336,7 @@ def compare(
         correction=correction.value,
         fmt=fmt.value,
         err_console=err_console,
+        refuse_contaminated=refuse_contaminated,
     )
     raise typer.Exit(code)
 

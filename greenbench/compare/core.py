@@ -13,7 +13,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from greenbench.compare.guard import guard_messages
+from greenbench.compare.guard import contaminated_runs, guard_messages
 from greenbench.compare.load import LABEL_COLUMNS, WORKLOAD_COLUMNS, Side, load_side, workload_key
 from greenbench.compare.methods import ENERGY_METRICS, MethodCheck, cancellation_note, describe
 from greenbench.compare.methods import check as check_methods
@@ -93,6 +93,8 @@ class Comparison:
     # One line on the energy rows tested by the ratio: both sides come from one method whose systematic
     # error largely cancels in the ratio (greenbench.compare.methods); "" when no such row.
     method_note: str = ""
+    # Matched runs measured while other processes shared the machine (co-tenancy), per side.
+    contaminated: dict[str, int] = field(default_factory=lambda: {"base": 0, "head": 0})
 
     @property
     def regressions(self) -> list[Row]:
@@ -465,6 +467,7 @@ def compare(
     bm = bdone[bdone["_group"].isin(matched)]
     hm = hdone[hdone["_group"].isin(matched)]
     messages = guard_messages(base, head, bm, hm, paired_by_machine=paired, one_sided_fields=one_sided)
+    contaminated = {"base": len(contaminated_runs(bm)), "head": len(contaminated_runs(hm))}
     messages += _noise_messages([r for r in rows if r.verdict != "incomparable"], thr, acc_thr, correction)
     notes = _power_notes(family.tested, correction, float(alpha))
     return Comparison(
@@ -488,4 +491,5 @@ def compare(
         left_out=left_out,
         method_note=cancellation_note([checks[g] for g in dict.fromkeys(
             g for g, spec, _, _ in samples if spec.name in ENERGY_METRICS)]),
+        contaminated=contaminated,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable
 
+import numpy as np
 import pandas as pd
 
 from greenbench.backend_registry import BUILTIN
@@ -169,6 +170,27 @@ def data_messages(base_all: pd.DataFrame, head_all: pd.DataFrame) -> list[str]:
     return [f"data subsets differ ({' / '.join(diffs)}): runs on different data are never matched (see unmatched)"]
 
 
+def contaminated_runs(df: pd.DataFrame) -> pd.DataFrame:
+    """The runs of ``df`` whose measured windows were shared with other processes (co-tenancy)."""
+    if "contaminated" not in df.columns:
+        return df.iloc[0:0]
+    return df[df["contaminated"].map(lambda v: v is True or v == 1.0 or v is np.True_)]
+
+
+def cotenancy_messages(base: pd.DataFrame, head: pd.DataFrame) -> list[str]:
+    """A message per side with runs measured while other processes shared the machine."""
+    msgs = []
+    for side, df in (("base", base), ("head", head)):
+        bad = contaminated_runs(df)
+        if len(bad):
+            reason = next((r for r in bad.get("contamination_reason", pd.Series(dtype=object)) if isinstance(r, str)),
+                          None)
+            msgs.append(f"{side}: {len(bad)} of {len(df)} runs were measured while other processes shared the machine "
+                        f"(contaminated{': e.g. ' + reason if reason else ''}); their time and energy may be "
+                        "inflated — rerun them on a quiet machine, or refuse them with --refuse-contaminated")
+    return msgs
+
+
 def guard_messages(
     base: Side,
     head: Side,
@@ -180,6 +202,7 @@ def guard_messages(
 ) -> list[str]:
     """Every reason the matched runs may not be comparable, most serious first."""
     msgs: list[str] = []
+    msgs += cotenancy_messages(base_matched, head_matched)
     msgs += energy_messages(base_matched, head_matched)
     msgs += carbon_messages(base_matched, head_matched)
     msgs += data_messages(base.frame[base.frame["status"] == "completed"], head.frame[head.frame["status"] == "completed"])

@@ -49,6 +49,7 @@ def run_compare(
     correction: str = "bh",
     fmt: str = "table",
     err_console: "Console | None" = None,
+    refuse_contaminated: bool = False,
 ) -> int:
     """Compare HEAD with BASE, print the verdicts, write Markdown/JSON; return the exit code.
 
@@ -58,7 +59,8 @@ def run_compare(
     stdout holds that document alone and the verdict line goes to ``err_console`` (stderr).
 
     1 when a regression is flagged (or a workload that completed on base fails on head) and
-    ``fail_on_regression`` is set, else 0. Bad input raises :class:`UserError` (exit code 2).
+    ``fail_on_regression`` is set, else 0. Bad input raises :class:`UserError` (exit code 2), and so do
+    contaminated matched runs (measured beside other processes) with ``refuse_contaminated``.
     """
     from greenbench.console import make_console
 
@@ -67,6 +69,11 @@ def run_compare(
     console = console or make_console()
     result = compare(base, head, metrics=metrics, threshold=threshold, alpha=alpha,
                      accuracy_threshold_pp=accuracy_threshold, correction=correction)
+    if refuse_contaminated and any(result.contaminated.values()):
+        sides = ", ".join(f"{n} on {side}" for side, n in result.contaminated.items() if n)
+        raise UserError(f"--refuse-contaminated: matched runs were measured while other processes shared the machine "
+                        f"({sides}); rerun them on a quiet machine (greenbench run --require-quiet) or compare "
+                        "without the option, which warns instead")
     if fmt == "table":
         human = console
         print_report(console, result)
