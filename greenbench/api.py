@@ -176,6 +176,21 @@ def results_dir_for(suite: Suite, results_dir: str | Path | None = None) -> Path
     return path
 
 
+def make_dispatcher(executor: str = "local", address: str | None = None) -> Any:
+    """The dispatcher of ``executor``: local worker processes, or the Ray cluster at ``address``."""
+    if executor not in ("local", "ray"):
+        raise UserError(f"--executor {executor!r}: not one of: local, ray")
+    if address is not None and executor != "ray":
+        raise UserError("--address names a Ray cluster: use it with --executor ray (or runner.executor: ray)")
+    if executor == "ray":
+        from greenbench.runner.ray_dispatcher import RayDispatcher
+
+        return RayDispatcher(address)
+    from greenbench.runner.local import LocalDispatcher
+
+    return LocalDispatcher()
+
+
 def run_suite(
     suite: Suite | str | Path,
     runs: list[RunSpec] | None = None,
@@ -185,10 +200,17 @@ def run_suite(
     console: "Console | None" = None,
     quiet: bool = True,
     verbose: bool = False,
+    executor: str | None = None,
+    address: str | None = None,
 ) -> "SuiteOutcome":
-    """Run a suite (or the given subset of its runs) with local worker processes; returns the outcome."""
+    """Run a suite (or the given subset of its runs); returns the outcome.
+
+    ``executor``: ``"local"`` (worker processes on this machine) or ``"ray"`` (the nodes of the Ray cluster at
+    ``address``, else ``$RAY_ADDRESS``, else the one started on this machine); default: the suite's
+    ``runner.executor``.
+    """
     from greenbench.measure.cotenancy import ENV_DRIVER_PID
-    from greenbench.runner.local import LocalDispatcher, run_plan
+    from greenbench.runner.local import run_plan
 
     # This process is the root of the run's process tree: what runs outside it is a neighbour (co-tenancy).
     os.environ[ENV_DRIVER_PID] = str(os.getpid())
@@ -200,7 +222,7 @@ def run_suite(
         suite,
         runs,
         results_dir=results_dir_for(suite, results_dir),
-        dispatcher=LocalDispatcher(),
+        dispatcher=make_dispatcher(executor or suite.runner.executor, address),
         rerun=rerun,
         console=console,
         quiet=quiet,

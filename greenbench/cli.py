@@ -76,6 +76,11 @@ def validate(
 
 
 # --------------------------------------------------------------------------- run
+class Executor(str, Enum):
+    local = "local"
+    ray = "ray"
+
+
 @app.command()
 def run(
     suite: Annotated[Path, typer.Argument(help="The suite YAML file, e.g. suites/mnist.yaml.", show_default=False, metavar="SUITE")],
@@ -100,6 +105,15 @@ def run(
     json_out: Annotated[
         bool, typer.Option("--json", help="With --dry-run: print the plan as JSON, one object per run.")
     ] = False,
+    executor: Annotated[
+        Optional[Executor], typer.Option("--executor", help="Where runs execute: local worker processes, or the "
+                                         "nodes of a Ray cluster, one workload per node (default: the suite's "
+                                         "runner.executor, else local).")
+    ] = None,
+    address: Annotated[
+        Optional[str], typer.Option("--address", help="With --executor ray: the cluster's address, HOST:PORT "
+                                    "(default: $RAY_ADDRESS, else the cluster started on this machine).")
+    ] = None,
 ) -> None:
     """Run every run of a suite in isolated worker processes and record the measurements."""
     from greenbench import api
@@ -118,7 +132,8 @@ def run(
         print_plan(console, suite_obj, runs, results_dir=api.results_dir_for(suite_obj, results))
         return
     outcome = api.run_suite(
-        suite_obj, runs, results_dir=results, rerun=rerun, console=console, quiet=quiet, verbose=verbose
+        suite_obj, runs, results_dir=results, rerun=rerun, console=console, quiet=quiet, verbose=verbose,
+        executor=executor.value if executor is not None else None, address=address,
     )
     if outcome.interrupted:
         raise typer.Exit(143 if outcome.interrupted_by == "SIGTERM" else 130)  # 128 + the signal's number

@@ -23,7 +23,7 @@ from greenbench.results.store import ResultStore
 from greenbench.runner.base import Dispatcher, Event
 from greenbench.runner.outcome import SuiteOutcome
 from greenbench.runner.records import base_record, now_iso, tail
-from greenbench.suite.plan import RunSpec, group_by_workload
+from greenbench.suite.plan import RunSpec
 
 if TYPE_CHECKING:  # pragma: no cover
     from rich.console import Console
@@ -388,6 +388,7 @@ def run_plan(
     verbose: bool = False,
 ) -> SuiteOutcome:
     """Execute ``runs`` (resuming from ``results_dir``), record every outcome, and summarize."""
+    from greenbench.runner.pipeline import Feed, dispatch
     from greenbench.runner.progress import RunProgress, print_summary
 
     t0 = time.perf_counter()
@@ -406,7 +407,8 @@ def run_plan(
     env = getattr(dispatcher, "env", None)
     idle = _Idle(suite, store, dispatcher, console, quiet)
     progress = RunProgress(console, total=len(todo), quiet=quiet, verbose=verbose, outcome=outcome)
-    interrupted_spec: list[RunSpec] = []
+    # The groups to run, each claimed as it is handed out (one or many in flight: runner/pipeline.py).
+    feed = Feed(todo, store, rerun=rerun, progress=progress, outcome=outcome, env=env or {}, skip=_framework_skip)
     old_handler = signal.getsignal(signal.SIGINT)
     # SIGTERM stops the suite like Ctrl-C, unless whoever started us chose to ignore it (or this is
     # not the main thread, where no handler can be installed).
@@ -432,39 +434,15 @@ def run_plan(
         if backends and idle.wanted:  # something will be measured: the machine's idle power first
             idle.begin()
         with progress:
-            for group in group_by_workload(todo):
-                key = group[0].workload_id
-                with store.claim(key) as mine:
-                    if not mine:
-                        outcome.busy.append(key)
-                        progress.skip_busy(group)
-                        continue
-                    if not rerun:  # another process may have finished it while we waited
-                        fresh = store.scan().records
-                        group = [r for r in group if fresh.get(r.run_id, {}).get("status") not in ("completed", "skipped")]
-                        if not group:
-                            continue
-                    skip = _framework_skip(group[0])
-                    if skip is not None:
-                        for spec in group:
-                            rec = base_record(spec, "skipped", env=env or {}, reason=skip)
-                            store.write(rec)
-                            progress.record(rec)
-                            outcome.executed += 1
-                        continue
-                    log_path = store.log_path(key)
-                    interrupted_spec[:] = group
-                    progress.start_workload(group)
-                    for event in dispatcher.execute(group, log_path):
-                        if event["type"] == "record":
-                            rec = idle.apply(event["record"])  # net energy: added by the driver, workers unchanged
-                            store.write(rec)
-                            interrupted_spec[:] = [r for r in interrupted_spec if r.run_id != rec["run_id"]]
-                            outcome.executed += 1
-                            progress.record(rec)
-                        else:
-                            progress.event(event)
-                    interrupted_spec.clear()
+            for event in dispatch(dispatcher, feed):
+                if event["type"] == "record":
+                    rec = idle.apply(event["record"])  # net energy: added by the driver, workers unchanged
+                    store.write(rec)
+                    feed.recorded(rec, final=not event.get("retrying", False))
+                    outcome.executed += 1
+                    progress.record(rec)
+                else:
+                    progress.event(event)
         idle.end()
     except KeyboardInterrupt as exc:
         outcome.interrupted_by = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
@@ -473,7 +451,7 @@ def run_plan(
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
         dispatcher.interrupt()
         who = "by the user (SIGINT)" if outcome.interrupted_by == "SIGINT" else "by SIGTERM"
-        for spec in interrupted_spec:
+        for spec in feed.in_flight():
             log_path = store.log_path(spec.workload_id)
             rec = base_record(
                 spec, "interrupted", env=getattr(dispatcher, "env", None) or {},
@@ -495,6 +473,7 @@ def run_plan(
             for signum, handler in ((signal.SIGINT, old_handler), (signal.SIGTERM, old_term)):
                 if handler is not None:
                     signal.signal(signum, handler)
+        feed.close()
         dispatcher.close()
         outcome.wall_s = time.perf_counter() - t0
     final = store.scan().records

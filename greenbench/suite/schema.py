@@ -216,6 +216,9 @@ class EnergyConfig(_Strict):
 
 
 class RunnerConfig(_Strict):
+    # Where the runs execute: worker processes on this machine, or the nodes of a Ray cluster (--executor).
+    # Not part of a run's configuration (excluded from records and ids): a run resumes across executors.
+    executor: Literal["local", "ray"] = Field("local", exclude=True)
     timeout_s: float = Field(3600.0, gt=0)
     inference_batch: int = Field(1000, ge=1)
     latency_samples: int = Field(200, ge=10, le=100000)

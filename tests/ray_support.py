@@ -1,0 +1,101 @@
+"""A Ray cluster of two nodes on this machine, on loopback only, for the tests of ``--executor ray``.
+
+Ray binds and announces the machine's external interface unless it runs in a network namespace of its own,
+so the cluster and the driver run in one shell script under ``unshare -n`` (root: here and in CI) after
+``ip link set lo up``: 127.0.0.1 is the only address there is. The script starts a head node and a worker
+node, each offering one ``greenbench_slot``, runs the driver command, and on the way out (a trap, whatever
+happened) ends every process of its network namespace: what Ray started and nothing else on the machine
+(``ray stop`` would end every Ray process of the machine).
+
+The worker node gets no ``GREENBENCH_DATA_DIR`` and a cache of its own, so it lacks MNIST and the driver has
+to ship it.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+PORT = 6379
+ADDRESS = f"127.0.0.1:{PORT}"
+HEAD_NODE, WORKER_NODE = "gb-head", "gb-worker"
+
+
+def ray_missing() -> str | None:
+    """Why these tests cannot run here, or None."""
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        return "Ray is not installed (pip install 'greenbench[ray]')"
+    if os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("ip") is None:
+        return "needs root, unshare and ip to start a Ray cluster on loopback only (a network namespace of its own)"
+    return None
+
+
+def _start(node: str, head: bool, env: dict[str, str]) -> str:
+    resources = '{"greenbench_slot": 1}'
+    where = f"--head --port={PORT} --include-dashboard=false" if head else f"--address={ADDRESS}"
+    envs = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+    return (f"env -u GREENBENCH_DATA_DIR {envs} {BIN}/ray start {where} --node-ip-address=127.0.0.1 "
+            f"--node-name={node} --num-cpus=1 --object-store-memory=100000000 --disable-usage-stats "
+            f"--resources={shlex.quote(resources)}")
+
+
+def cluster_script(workdir: Path, driver: str, *, head_env: dict[str, str], worker_env: dict[str, str]) -> str:
+    """The shell script: loopback up, head and worker node, ``driver`` (its exit code is the script's), clean-up."""
+    return f"""set -u
+ip link set lo up
+export RAY_USAGE_STATS_ENABLED=0 RAY_ADDRESS={ADDRESS}
+NS=$(readlink /proc/$$/ns/net)
+echo "$NS" >{workdir}/netns
+cleanup() {{
+  trap - EXIT INT TERM
+  for sig in TERM KILL; do
+    for p in /proc/[0-9]*; do
+      pid=${{p#/proc/}}
+      [ "$pid" = "$$" ] && continue
+      [ "$(readlink $p/ns/net 2>/dev/null)" = "$NS" ] && kill -$sig "$pid" 2>/dev/null
+    done
+    [ $sig = TERM ] && sleep 2
+  done
+}}
+trap cleanup EXIT
+trap 'exit 143' TERM
+{_start(HEAD_NODE, True, head_env)} >{workdir}/ray-head.log 2>&1 || {{ echo "ray head failed"; cat {workdir}/ray-head.log; exit 90; }}
+{_start(WORKER_NODE, False, worker_env)} >{workdir}/ray-worker.log 2>&1 || {{ echo "ray worker failed"; cat {workdir}/ray-worker.log; exit 91; }}
+echo "cluster up" >&2
+{driver}
+"""
+
+
+def run_on_cluster(driver: str, *, head_env: dict[str, str], worker_env: dict[str, str], timeout: float = 1200,
+                   workdir: Path | None = None) -> subprocess.CompletedProcess:
+    """Run ``driver`` (a shell command) on a fresh two-node loopback cluster; the cluster is gone afterwards."""
+    workdir = workdir or Path(tempfile.mkdtemp(prefix="gbray-"))
+    script = workdir / "cluster.sh"
+    script.write_text(cluster_script(workdir, driver, head_env=head_env, worker_env=worker_env))
+    return subprocess.run(["unshare", "-n", "sh", str(script)], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "COLUMNS": "200"})
+
+
+def leftover_processes(workdir: Path) -> list[str]:
+    """Processes still alive in the cluster script's network namespace (none once the script has ended)."""
+    ns = (workdir / "netns").read_text().strip()
+    out = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if os.readlink(proc / "ns" / "net") != ns:
+                continue
+            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        out.append(f"{proc.name}: {cmd[:200]}")
+    return out
