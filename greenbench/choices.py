@@ -4,7 +4,8 @@ compression methods.
 The suite schema validates against these, the plan expands them, the results frame makes them its
 configuration columns, the report labels and groups runs by them, and compare matches workloads on
 them; the backends dispatch compression methods over their tables through :func:`compression_family`. (The backends
-themselves are listed in their registry, :mod:`greenbench.backend_registry`.)
+and the models are listed in their registries, :mod:`greenbench.backend_registry` and
+:mod:`greenbench.model_registry`: the values of the backend and model axes.)
 
 Standard library only, and no other greenbench module: any layer may import it.
 """
@@ -35,8 +36,7 @@ CONFIG_AXES: tuple[str, ...] = tuple(a for a in MATRIX_AXES if a != SEED_AXIS)
 #: The axes a short workload label names (``torch/mlp/cpu/adam/none``).
 LABEL_AXES: tuple[str, ...] = ("backend", "model", "device", "optimizer", "compression")
 
-#: The values of the named axes (backends: their registry; compression: below).
-MODELS: tuple[str, ...] = ("mlp", "cnn", "rnn", "transformer")
+#: The values of the named axes (backends and models: their registries; compression: below).
 DEVICES: tuple[str, ...] = ("cpu", "cuda", "mps")
 OPTIMIZERS: tuple[str, ...] = ("sgd", "adam", "rmsprop")
 AUGMENTATIONS: tuple[str, ...] = ("none", "shift", "rotate", "shift-rotate")
@@ -106,7 +106,6 @@ def prune_sparsity(compression: str) -> float | None:
 __all__ = [
     "AUGMENTATIONS",
     "DEVICES",
-    "MODELS",
     "OPTIMIZERS",
     "COMPRESSION_HELP",
     "CONFIG_AXES",

@@ -104,6 +104,10 @@ class BackendBase:
     #: Module holding ``COMPRESSORS``, the backend's table ``{method: Compressor}`` (``prune`` for
     #: every ``prune-<N>``); imported on the first compression only.
     compress_module: ClassVar[str]
+    #: Module holding ``builder(model)``, the look-up of the backend's builders (its ``BUILDERS``
+    #: table, keyed by model name): a model it has no builder of is skipped as unsupported.
+    #: ``None``: the backend builds every model it does not skip itself.
+    models_module: ClassVar[str | None] = None
 
     def __init__(self) -> None:
         self.spec: Any = None
@@ -155,6 +159,8 @@ class BackendBase:
             return reason
         try:
             weight_specs(spec.model, spec.arch)
+            if self.models_module is not None:
+                importlib.import_module(self.models_module).builder(spec.model)
         except ArchitectureError as exc:
             return f"unsupported: {exc}"
         if loop_style(spec) == IDIOMATIC_LOOP:

@@ -17,7 +17,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from greenbench.errors import SuiteError
-from greenbench.suite.schema import Suite
+from greenbench.model_registry import models as registered_models
+from greenbench.suite.schema import ModelsConfig, Suite, models_config
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -124,6 +125,13 @@ def _walk(loc: tuple[Any, ...]) -> tuple[str, list[type[BaseModel]]]:
             path += f"[{part}]"
             continue
         field = next((m.model_fields[part] for m in models if part in m.model_fields), None)
+        if field is None and isinstance(part, str) and any(issubclass(m, ModelsConfig) for m in models):
+            # `models.<name>` of a model registered at run time: its settings class from the registry.
+            config = registered_models().get(part)
+            if config is not None:
+                path += f".{part}"
+                holders, models = models, [config.config]
+                continue
         if field is None:
             # pydantic inserts union-member tags (e.g. 'float', 'dict[...]') into locations; dict keys too.
             if part in _UNION_TAGS or "[" in str(part):
@@ -175,7 +183,9 @@ def _format(err: dict[str, Any]) -> str:
     value = err.get("input")
     if kind == "extra_forbidden":
         key = err["loc"][-1]
-        allowed = sorted({f for m in holders for f in m.model_fields})
+        # (under `models:`, every registered model, a model registered at run time included)
+        fields = [models_config() if issubclass(m, ModelsConfig) else m for m in holders]
+        allowed = sorted({f for m in fields for f in m.model_fields})
         parent = where.rsplit(".", 1)[0] if "." in where else "(top level)"
         return f"{parent}: unknown key {key!r}; allowed keys: {', '.join(allowed)}"
     if kind == "missing":

@@ -27,6 +27,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from greenbench.choices import MATRIX_AXES, NO_COMPRESSION
+from greenbench.model_registry import model_info
 from greenbench.suite.schema import (
     DataConfig,
     EnergyConfig,
@@ -129,7 +130,8 @@ def expand_combinations(suite: Suite) -> list[dict[str, Any]]:
 
 def resolve(suite: Suite, combo: dict[str, Any]) -> RunSpec:
     """Resolve one axis combination into a :class:`RunSpec` with its ids."""
-    model_cfg = getattr(suite.models, combo["model"])
+    # A model registered after the suite's `models:` was read has its default settings.
+    model_cfg = getattr(suite.models, combo["model"], None) or model_info(combo["model"]).config()
     opt_cfg = getattr(suite.optimizers, combo["optimizer"]).model_dump()
     lr = model_cfg.learning_rate
     if isinstance(lr, dict):

@@ -5,8 +5,9 @@ compression × seed × regularization), per-model settings, training defaults an
 energy settings. Unknown keys are errors everywhere: typos are the most common
 mistake in a suite file.
 
-This module imports no other greenbench module but two standard-library leaves: the backend
-registry and :mod:`greenbench.choices` (the matrix axes, the compression methods).
+This module imports no other greenbench module but three leaves: the backend registry and
+:mod:`greenbench.choices` (standard library only: the matrix axes, the compression methods), and the
+model registry (pydantic and :mod:`greenbench.choices`: each model's settings class).
 """
 
 from __future__ import annotations
@@ -14,22 +15,33 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, create_model, field_validator, model_validator
 
 from greenbench.backend_registry import BUILTIN_NAMES, backend_names
 # The compression methods (one parser of prune-<N>, one validation) come from greenbench.choices.
 from greenbench.choices import COMPRESSION_HELP, MATRIX_AXES, prune_sparsity, validate_compression  # noqa: F401
-# The values of the model, device, optimizer and augmentation axes, listed once in greenbench.choices.
-from greenbench.choices import AUGMENTATIONS, DEVICES, MODELS, OPTIMIZERS
+# The values of the device, optimizer and augmentation axes, listed once in greenbench.choices.
+from greenbench.choices import AUGMENTATIONS, DEVICES, OPTIMIZERS
+# The models and their settings come from their registry (greenbench.model_registry, a leaf).
+from greenbench.model_registry import ACTIVATIONS, BUILTIN as BUILTIN_MODELS, BUILTIN_NAMES as MODELS
+from greenbench.model_registry import (  # noqa: F401 (the settings classes, re-exported)
+    CNNConfig,
+    MLPConfig,
+    ModelInfo,
+    ModelSettings,
+    RNNConfig,
+    TransformerConfig,
+    model_names,
+    models,
+)
 
 # The backends come from their registry (greenbench.backend_registry, a standard-library leaf):
 # the built-in ones are the default, and a backend registered at run time is allowed too.
 BACKENDS = BUILTIN_NAMES
 DATASETS = ("mnist", "fashion-mnist")
 SCHEDULES = ("constant", "cosine", "step")
-ACTIVATIONS = ("relu", "sigmoid", "tanh", "gelu")
 
 # A matrix larger than this is refused before it is expanded (expansion costs time and memory per run);
 # suites/full.yaml, "everything", has 3,024 runs.
@@ -67,75 +79,56 @@ class DataConfig(_Strict):
 
 
 # --------------------------------------------------------------------------- models
-class _ModelBase(_Strict):
-    epochs: int | None = Field(None, ge=1, le=1000)
-    batch_size: int | None = Field(None, ge=1, le=65536)
-    learning_rate: float | dict[Literal[OPTIMIZERS], float] | None = None
-    dropout: float | None = Field(None, ge=0.0, lt=1.0)
+# Each model's settings class is its entry's in the model registry (greenbench.model_registry, a leaf):
+# the built-in ones are fields of ModelsConfig, and a model registered at run time is allowed too.
+MODEL_CONFIGS: dict[str, type[ModelSettings]] = {m.name: m.config for m in BUILTIN_MODELS}
+ModelConfig = ModelSettings  # (every model's settings class extends it)
 
-    @field_validator("learning_rate")
+
+def validate_model(value: Any) -> Any:
+    """Return ``value`` if it names a registered model, else raise ``ValueError``."""
+    names = model_names()
+    if isinstance(value, str) and value in names:
+        return value
+    raise ValueError(f"{value!r} is not one of: {', '.join(names)}")
+
+
+ModelName = Annotated[str, BeforeValidator(validate_model)]
+
+
+class _Models(_Strict):
+    """``models:``: one key per model, its settings class from its registry entry."""
+
+    @model_validator(mode="wrap")
     @classmethod
-    def _positive_lr(cls, v: Any) -> Any:
-        values = v.values() if isinstance(v, dict) else [v] if v is not None else []
-        for x in values:
-            if not x > 0:
-                raise ValueError(f"learning rate must be > 0, got {x!r}")
-        return v
+    def _registered_models(cls, data: Any, handler: Any) -> Any:
+        # A suite that sets a model registered after this module was built is validated by a
+        # ModelsConfig with a field for every registered model (unknown keys stay errors).
+        if isinstance(data, dict) and any(k not in cls.model_fields for k in data):
+            current = models_config()
+            if current is not cls:
+                return current.model_validate(data)
+        return handler(data)
 
 
-class MLPConfig(_ModelBase):
-    hidden: list[Annotated[int, Field(ge=1, le=8192)]] = Field(default_factory=lambda: [128], min_length=1)
-    activation: Literal["relu", "sigmoid", "tanh", "gelu"] = "relu"
-    dropout: float | None = Field(0.2, ge=0.0, lt=1.0)
+def _models_class(entries: tuple[ModelInfo, ...], base: type[_Strict]) -> type[_Strict]:
+    fields: dict[str, Any] = {m.name: (m.config, Field(default_factory=m.config)) for m in entries}
+    return create_model("ModelsConfig", __base__=base, __module__=__name__, **fields)
 
 
-class CNNConfig(_ModelBase):
-    channels: list[Annotated[int, Field(ge=1, le=1024)]] = Field(default_factory=lambda: [32, 64], min_length=1, max_length=4)
-    kernel_size: int = Field(3, ge=1, le=7)
-    pool: int = Field(2, ge=1, le=4)
-    dense: int = Field(128, ge=1, le=8192)
-    activation: Literal["relu", "sigmoid", "tanh", "gelu"] = "relu"
-    dropout: float | None = Field(0.25, ge=0.0, lt=1.0)
-    dense_dropout: float = Field(0.5, ge=0.0, lt=1.0)
+ModelsConfig = _models_class(BUILTIN_MODELS, _Models)
+_models_classes: dict[tuple[tuple[str, type[ModelSettings]], ...], type[_Strict]] = {}
 
 
-class RNNConfig(_ModelBase):
-    cell: Literal["lstm", "gru"] = "lstm"
-    hidden: int = Field(128, ge=1, le=4096)
-    layers: int = Field(1, ge=1, le=4)
-    dropout: float | None = Field(0.0, ge=0.0, lt=1.0)
-
-
-class TransformerConfig(_ModelBase):
-    patch_size: Literal[4, 7, 14] = 7
-    dim: int = Field(64, ge=4, le=1024)
-    heads: int = Field(4, ge=1, le=32)
-    depth: int = Field(2, ge=1, le=12)
-    mlp_dim: int = Field(128, ge=1, le=4096)
-    pooling: Literal["cls", "mean"] = "cls"
-    dropout: float | None = Field(0.1, ge=0.0, lt=1.0)
-
-    @model_validator(mode="after")
-    def _heads_divide_dim(self) -> "TransformerConfig":
-        if self.dim % self.heads:
-            raise ValueError(f"dim ({self.dim}) must be divisible by heads ({self.heads})")
-        return self
-
-
-ModelConfig = Union[MLPConfig, CNNConfig, RNNConfig, TransformerConfig]
-MODEL_CONFIGS: dict[str, type[_ModelBase]] = {
-    "mlp": MLPConfig,
-    "cnn": CNNConfig,
-    "rnn": RNNConfig,
-    "transformer": TransformerConfig,
-}
-
-
-class ModelsConfig(_Strict):
-    mlp: MLPConfig = Field(default_factory=MLPConfig)
-    cnn: CNNConfig = Field(default_factory=CNNConfig)
-    rnn: RNNConfig = Field(default_factory=RNNConfig)
-    transformer: TransformerConfig = Field(default_factory=TransformerConfig)
+def models_config() -> type[_Strict]:
+    """The ``models:`` settings class of the models registered now (:class:`ModelsConfig` for the built-in ones)."""
+    extra = tuple(m for name, m in models().items() if name not in ModelsConfig.model_fields)
+    if not extra:
+        return ModelsConfig
+    key = tuple((m.name, m.config) for m in extra)
+    if key not in _models_classes:
+        _models_classes[key] = _models_class(extra, ModelsConfig)
+    return _models_classes[key]
 
 
 # --------------------------------------------------------------------------- optimizers
@@ -240,7 +233,7 @@ class MatrixEntry(_Strict):
     """One ``include``/``exclude`` entry: a partial assignment of axis values."""
 
     backend: BackendName | None = None
-    model: Literal[MODELS] | None = None
+    model: ModelName | None = None
     device: Literal[DEVICES] | None = None
     optimizer: Literal[OPTIMIZERS] | None = None
     compression: Compression | None = None
@@ -256,7 +249,7 @@ class MatrixEntry(_Strict):
 
 class Matrix(_Strict):
     backend: list[BackendName] = _axis(list(BACKENDS))
-    model: list[Literal[MODELS]] = _axis(["mlp"])
+    model: list[ModelName] = _axis(["mlp"])
     device: list[Literal[DEVICES]] = _axis(["cpu"])
     optimizer: list[Literal[OPTIMIZERS]] = _axis(["adam"])
     compression: list[Compression] = _axis(["none"])
@@ -308,7 +301,7 @@ class Suite(_Strict):
     description: str = ""
     data: DataConfig = Field(default_factory=DataConfig)
     matrix: Matrix = Field(default_factory=Matrix)
-    models: ModelsConfig = Field(default_factory=ModelsConfig)
+    models: ModelsConfig = Field(default_factory=lambda: models_config()())
     optimizers: OptimizersConfig = Field(default_factory=OptimizersConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     energy: EnergyConfig = Field(default_factory=EnergyConfig)

@@ -28,7 +28,11 @@ The architectures (``arch`` is ``RunSpec.arch``: the suite's model config, dropo
     with MLP = Dense(mlp_dim) → GELU → Dropout → Dense(dim) → final LN → class token or mean over
     tokens → Dense(10).
 
-This module imports no framework, and of greenbench only leaves (:mod:`greenbench.choices`).
+Each architecture's weights are one function here (``mlp_weights`` …), named by its model's entry in
+:mod:`greenbench.model_registry`; :func:`weight_specs` looks the model up there, so a model registered
+from outside greenbench brings its own.
+
+This module imports no framework, and of greenbench only leaves (:mod:`greenbench.model_registry`).
 """
 
 from __future__ import annotations
@@ -36,11 +40,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from greenbench.choices import MODELS as CHOICE_MODELS
+from greenbench.model_registry import BUILTIN_NAMES, model_info
 
 IMAGE_SIZE = 28
 NUM_CLASSES = 10
-MODELS = CHOICE_MODELS  # the model axis' values, listed once in greenbench.choices
+MODELS = BUILTIN_NAMES  # the built-in models, listed once in their registry
 
 
 class ArchitectureError(ValueError):
@@ -106,67 +110,76 @@ def rnn_gates(cell: str) -> int:
     raise ArchitectureError(f"rnn: unknown cell {cell!r}; use lstm or gru")
 
 
+def mlp_weights(arch: Mapping[str, Any]) -> list[WeightSpec]:
+    specs: list[WeightSpec] = []
+    n_in = IMAGE_SIZE * IMAGE_SIZE
+    for i, h in enumerate(arch["hidden"]):
+        specs += _dense(f"dense_{i}", n_in, h)
+        n_in = h
+    return specs + _dense("head", n_in, NUM_CLASSES)
+
+
+def cnn_weights(arch: Mapping[str, Any]) -> list[WeightSpec]:
+    k = arch["kernel_size"]
+    specs = []
+    c_in = 1
+    for i, c in enumerate(arch["channels"]):
+        specs += [
+            WeightSpec(f"conv_{i}/kernel", (k, k, c_in, c), "glorot_uniform", True, (k * k * c_in, k * k * c)),
+            WeightSpec(f"conv_{i}/bias", (c,), "zeros", False),
+        ]
+        c_in = c
+    _, pooled = cnn_geometry(arch)
+    specs += _dense("dense_0", pooled * pooled * c_in, arch["dense"])
+    return specs + _dense("head", arch["dense"], NUM_CLASSES)
+
+
+def rnn_weights(arch: Mapping[str, Any]) -> list[WeightSpec]:
+    g = rnn_gates(arch["cell"])
+    h = arch["hidden"]
+    specs = []
+    n_in = IMAGE_SIZE
+    for i in range(arch["layers"]):
+        specs += [
+            WeightSpec(f"rnn_{i}/kernel", (n_in, g * h), "glorot_uniform", True, (n_in, g * h)),
+            WeightSpec(f"rnn_{i}/recurrent_kernel", (h, g * h), "orthogonal", True),
+            WeightSpec(f"rnn_{i}/bias", (g * h,), "lstm_bias" if arch["cell"] == "lstm" else "zeros", False),
+        ]
+        if arch["cell"] == "gru":
+            specs.append(WeightSpec(f"rnn_{i}/recurrent_bias", (g * h,), "zeros", False))
+        n_in = h
+    return specs + _dense("head", h, NUM_CLASSES)
+
+
+def transformer_weights(arch: Mapping[str, Any]) -> list[WeightSpec]:
+    d, p = arch["dim"], arch["patch_size"]
+    if d % arch["heads"]:
+        raise ArchitectureError(f"transformer: dim ({d}) must be divisible by heads ({arch['heads']})")
+    tokens = transformer_tokens(arch) + (1 if arch["pooling"] == "cls" else 0)
+    specs = _dense("patch", p * p, d)
+    if arch["pooling"] == "cls":
+        specs.append(WeightSpec("cls", (d,), "normal_0.02", False))
+    specs.append(WeightSpec("pos", (tokens, d), "normal_0.02", False))
+    for b in range(arch["depth"]):
+        pre = f"block_{b}"
+        specs += _layer_norm(f"{pre}/ln_1", d)
+        for proj in ("query", "key", "value", "out"):
+            specs += _dense(f"{pre}/attn/{proj}", d, d)
+        specs += _layer_norm(f"{pre}/ln_2", d)
+        specs += _dense(f"{pre}/mlp_1", d, arch["mlp_dim"])
+        specs += _dense(f"{pre}/mlp_2", arch["mlp_dim"], d)
+    specs += _layer_norm("ln", d)
+    return specs + _dense("head", d, NUM_CLASSES)
+
+
 def weight_specs(model: str, arch: Mapping[str, Any]) -> list[WeightSpec]:
-    """The canonical weights of ``model`` with architecture ``arch``, in a fixed order."""
-    if model == "mlp":
-        specs: list[WeightSpec] = []
-        n_in = IMAGE_SIZE * IMAGE_SIZE
-        for i, h in enumerate(arch["hidden"]):
-            specs += _dense(f"dense_{i}", n_in, h)
-            n_in = h
-        return specs + _dense("head", n_in, NUM_CLASSES)
-
-    if model == "cnn":
-        k = arch["kernel_size"]
-        specs = []
-        c_in = 1
-        for i, c in enumerate(arch["channels"]):
-            specs += [
-                WeightSpec(f"conv_{i}/kernel", (k, k, c_in, c), "glorot_uniform", True, (k * k * c_in, k * k * c)),
-                WeightSpec(f"conv_{i}/bias", (c,), "zeros", False),
-            ]
-            c_in = c
-        _, pooled = cnn_geometry(arch)
-        specs += _dense("dense_0", pooled * pooled * c_in, arch["dense"])
-        return specs + _dense("head", arch["dense"], NUM_CLASSES)
-
-    if model == "rnn":
-        g = rnn_gates(arch["cell"])
-        h = arch["hidden"]
-        specs = []
-        n_in = IMAGE_SIZE
-        for i in range(arch["layers"]):
-            specs += [
-                WeightSpec(f"rnn_{i}/kernel", (n_in, g * h), "glorot_uniform", True, (n_in, g * h)),
-                WeightSpec(f"rnn_{i}/recurrent_kernel", (h, g * h), "orthogonal", True),
-                WeightSpec(f"rnn_{i}/bias", (g * h,), "lstm_bias" if arch["cell"] == "lstm" else "zeros", False),
-            ]
-            if arch["cell"] == "gru":
-                specs.append(WeightSpec(f"rnn_{i}/recurrent_bias", (g * h,), "zeros", False))
-            n_in = h
-        return specs + _dense("head", h, NUM_CLASSES)
-
-    if model == "transformer":
-        d, p = arch["dim"], arch["patch_size"]
-        if d % arch["heads"]:
-            raise ArchitectureError(f"transformer: dim ({d}) must be divisible by heads ({arch['heads']})")
-        tokens = transformer_tokens(arch) + (1 if arch["pooling"] == "cls" else 0)
-        specs = _dense("patch", p * p, d)
-        if arch["pooling"] == "cls":
-            specs.append(WeightSpec("cls", (d,), "normal_0.02", False))
-        specs.append(WeightSpec("pos", (tokens, d), "normal_0.02", False))
-        for b in range(arch["depth"]):
-            pre = f"block_{b}"
-            specs += _layer_norm(f"{pre}/ln_1", d)
-            for proj in ("query", "key", "value", "out"):
-                specs += _dense(f"{pre}/attn/{proj}", d, d)
-            specs += _layer_norm(f"{pre}/ln_2", d)
-            specs += _dense(f"{pre}/mlp_1", d, arch["mlp_dim"])
-            specs += _dense(f"{pre}/mlp_2", arch["mlp_dim"], d)
-        specs += _layer_norm("ln", d)
-        return specs + _dense("head", d, NUM_CLASSES)
-
-    raise ArchitectureError(f"unknown model {model!r}; use one of: {', '.join(MODELS)}")
+    """The canonical weights of ``model`` with architecture ``arch``, in a fixed order (its registry
+    entry's weight specs: the functions above for the built-in models)."""
+    try:
+        info = model_info(model)
+    except ValueError as exc:
+        raise ArchitectureError(str(exc)) from None
+    return info.weight_specs(arch)
 
 
 def param_count(model: str, arch: Mapping[str, Any]) -> int:

@@ -238,6 +238,7 @@ class TensorFlowBackend(BackendBase):
 
     name: ClassVar[str] = "tensorflow"
     compress_module: ClassVar[str] = "greenbench.backends.tensorflow.compress"
+    models_module: ClassVar[str | None] = "greenbench.backends.tensorflow.models"
 
     def __init__(self) -> None:
         super().__init__()

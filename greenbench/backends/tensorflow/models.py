@@ -1,4 +1,5 @@
-"""Keras 3 (TensorFlow backend) builders of the four workloads and the canonical-weight mapping.
+"""Keras 3 (TensorFlow backend) builders of the workloads (:data:`BUILDERS`, one per model) and the
+canonical-weight mapping.
 
 Architectures are specified in :mod:`greenbench.workloads.specs`; the hidden defaults are
 set from :mod:`greenbench.workloads.parity`. Every model takes float32 ``(N, 28, 28)`` and
@@ -12,13 +13,24 @@ Keras to the TensorFlow backend first.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
 from greenbench.backends.tensorflow.env import keras
+from greenbench.model_registry import model_info
 from greenbench.workloads import parity
-from greenbench.workloads.specs import IMAGE_SIZE, NUM_CLASSES, cnn_geometry, transformer_tokens, weight_specs
+from greenbench.workloads.specs import (
+    IMAGE_SIZE,
+    NUM_CLASSES,
+    ArchitectureError,
+    cnn_geometry,
+    transformer_tokens,
+    weight_specs,
+)
+
+BACKEND = "tensorflow"  # the registry name of this folder's backend (a model entry's builders are keyed by it)
 
 K = keras()
 layers = K.layers
@@ -183,65 +195,105 @@ def _transformer(arch: Mapping[str, Any]) -> Any:
     return K.Model(inp, layers.Dense(NUM_CLASSES, name="head")(pooled), name="transformer")
 
 
-BUILDERS = {"mlp": _mlp, "cnn": _cnn, "rnn": _rnn, "transformer": _transformer}
+# --------------------------------------------------------------------------- layout mapping
+#: Canonical name → (Keras variable, row or None). Only the GRU bias (2, 3H) is split by row.
+Variables = dict[str, tuple[Any, int | None]]
+
+
+def _dense_vars(name: str, layer: Any) -> Variables:
+    return {f"{name}/kernel": (layer.kernel, None), f"{name}/bias": (layer.bias, None)}
+
+
+def _norm_vars(name: str, layer: Any) -> Variables:
+    return {f"{name}/gamma": (layer.gamma, None), f"{name}/beta": (layer.beta, None)}
+
+
+def _mlp_vars(model: Any, arch: Mapping[str, Any]) -> Variables:
+    out: Variables = {}
+    for i in range(len(arch["hidden"])):
+        out.update(_dense_vars(f"dense_{i}", model.get_layer(f"dense_{i}")))
+    return out
+
+
+def _cnn_vars(model: Any, arch: Mapping[str, Any]) -> Variables:
+    out: Variables = {}
+    for i in range(len(arch["channels"])):
+        out.update(_dense_vars(f"conv_{i}", model.get_layer(f"conv_{i}")))
+    out.update(_dense_vars("dense_0", model.get_layer("dense_0")))
+    return out
+
+
+def _rnn_vars(model: Any, arch: Mapping[str, Any]) -> Variables:
+    out: Variables = {}
+    for i in range(arch["layers"]):
+        cell = model.get_layer(f"rnn_{i}").cell
+        out[f"rnn_{i}/kernel"] = (cell.kernel, None)
+        out[f"rnn_{i}/recurrent_kernel"] = (cell.recurrent_kernel, None)
+        if arch["cell"] == "gru":
+            out[f"rnn_{i}/bias"] = (cell.bias, 0)  # reset_after: row 0 input bias, row 1 recurrent bias
+            out[f"rnn_{i}/recurrent_bias"] = (cell.bias, 1)
+        else:
+            out[f"rnn_{i}/bias"] = (cell.bias, None)
+    return out
+
+
+def _transformer_vars(model: Any, arch: Mapping[str, Any]) -> Variables:
+    get = model.get_layer
+    out = _dense_vars("patch", get("patch"))
+    emb = get("tokens")
+    if emb.cls is not None:
+        out["cls"] = (emb.cls, None)
+    out["pos"] = (emb.pos, None)
+    for b in range(arch["depth"]):
+        pre = f"block_{b}"
+        out.update(_norm_vars(f"{pre}/ln_1", get(f"{pre}_ln_1")))
+        attn = get(f"{pre}_attn")
+        for proj in ("query", "key", "value", "out"):
+            out.update(_dense_vars(f"{pre}/attn/{proj}", getattr(attn, proj)))
+        out.update(_norm_vars(f"{pre}/ln_2", get(f"{pre}_ln_2")))
+        out.update(_dense_vars(f"{pre}/mlp_1", get(f"{pre}_mlp_1")))
+        out.update(_dense_vars(f"{pre}/mlp_2", get(f"{pre}_mlp_2")))
+    out.update(_norm_vars("ln", get("ln")))
+    return out
+
+
+@dataclass(frozen=True)
+class KerasBuilder:
+    """How this backend builds one model: the Keras model of an ``arch``, and its canonical variables
+    (every weight but the ``head`` Dense layer, which every model has and :func:`canonical_variables` adds)."""
+
+    build: Callable[[Mapping[str, Any]], Any]
+    variables: Callable[[Any, Mapping[str, Any]], Variables]
+
+
+#: This backend's builder of each model, keyed by the model's name in its registry.
+BUILDERS: dict[str, KerasBuilder] = {
+    "mlp": KerasBuilder(_mlp, _mlp_vars),
+    "cnn": KerasBuilder(_cnn, _cnn_vars),
+    "rnn": KerasBuilder(_rnn, _rnn_vars),
+    "transformer": KerasBuilder(_transformer, _transformer_vars),
+}
+
+
+def builder(model: str) -> KerasBuilder:
+    """The builder of ``model``: this backend's table's, else (a model from outside greenbench) the
+    :class:`KerasBuilder` its registry entry names for tensorflow; :class:`ArchitectureError` when none."""
+    found = BUILDERS.get(model) or model_info(model).builder(BACKEND)
+    if found is None:
+        raise ArchitectureError(f"{BACKEND} has no builder for model {model!r}")
+    return found
 
 
 def build_model(model: str, arch: Mapping[str, Any]) -> Any:
     """The Keras model of ``model``; call :func:`load_canonical` to give it its initial weights."""
     weight_specs(model, arch)  # validates the architecture with a clear message
-    return BUILDERS[model](arch)
+    return builder(model).build(arch)
 
 
-# --------------------------------------------------------------------------- layout mapping
-def canonical_variables(model: Any, kind: str, arch: Mapping[str, Any]) -> dict[str, tuple[Any, int | None]]:
+def canonical_variables(model: Any, kind: str, arch: Mapping[str, Any]) -> Variables:
     """Canonical name → (Keras variable, row or None). Only the GRU bias (2, 3H) is split by row."""
-    out: dict[str, tuple[Any, int | None]] = {}
-
-    def dense(name: str, layer: Any) -> None:
-        out[f"{name}/kernel"] = (layer.kernel, None)
-        out[f"{name}/bias"] = (layer.bias, None)
-
-    def norm(name: str, layer: Any) -> None:
-        out[f"{name}/gamma"] = (layer.gamma, None)
-        out[f"{name}/beta"] = (layer.beta, None)
-
-    get = model.get_layer
-    if kind == "mlp":
-        for i in range(len(arch["hidden"])):
-            dense(f"dense_{i}", get(f"dense_{i}"))
-    elif kind == "cnn":
-        for i in range(len(arch["channels"])):
-            dense(f"conv_{i}", get(f"conv_{i}"))
-        dense("dense_0", get("dense_0"))
-    elif kind == "rnn":
-        for i in range(arch["layers"]):
-            cell = get(f"rnn_{i}").cell
-            out[f"rnn_{i}/kernel"] = (cell.kernel, None)
-            out[f"rnn_{i}/recurrent_kernel"] = (cell.recurrent_kernel, None)
-            if arch["cell"] == "gru":
-                out[f"rnn_{i}/bias"] = (cell.bias, 0)  # reset_after: row 0 input bias, row 1 recurrent bias
-                out[f"rnn_{i}/recurrent_bias"] = (cell.bias, 1)
-            else:
-                out[f"rnn_{i}/bias"] = (cell.bias, None)
-    elif kind == "transformer":
-        dense("patch", get("patch"))
-        emb = get("tokens")
-        if emb.cls is not None:
-            out["cls"] = (emb.cls, None)
-        out["pos"] = (emb.pos, None)
-        for b in range(arch["depth"]):
-            pre = f"block_{b}"
-            norm(f"{pre}/ln_1", get(f"{pre}_ln_1"))
-            attn = get(f"{pre}_attn")
-            for proj in ("query", "key", "value", "out"):
-                dense(f"{pre}/attn/{proj}", getattr(attn, proj))
-            norm(f"{pre}/ln_2", get(f"{pre}_ln_2"))
-            dense(f"{pre}/mlp_1", get(f"{pre}_mlp_1"))
-            dense(f"{pre}/mlp_2", get(f"{pre}_mlp_2"))
-        norm("ln", get("ln"))
-    else:
-        raise ValueError(f"unknown model {kind!r}")
-    dense("head", get("head"))
+    out = builder(kind).variables(model, arch)
+    out.update(_dense_vars("head", model.get_layer("head")))
     return out
 
 

@@ -150,6 +150,7 @@ class TorchBackend(BackendBase):
 
     name: ClassVar[str] = "torch"
     compress_module: ClassVar[str] = "greenbench.backends.torch.compress"
+    models_module: ClassVar[str | None] = "greenbench.backends.torch.models"
 
     def __init__(self) -> None:
         super().__init__()

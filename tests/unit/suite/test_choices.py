@@ -1,9 +1,11 @@
-"""One list per choice (greenbench/choices.py, greenbench/backend_registry.py), read by every layer."""
+"""One list per choice (greenbench/choices.py, greenbench/backend_registry.py, greenbench/model_registry.py),
+read by every layer."""
 
 from __future__ import annotations
 
 from greenbench import choices
 from greenbench import backend_registry as registry
+from greenbench import model_registry
 
 
 def test_the_matrix_axes_are_one_list_read_everywhere() -> None:
@@ -39,7 +41,25 @@ def test_the_axis_values_are_listed_once() -> None:
     from greenbench.suite import schema
     from greenbench.workloads import data, specs
 
-    assert schema.MODELS is specs.MODELS is choices.MODELS
+    assert schema.MODELS is specs.MODELS is model_registry.BUILTIN_NAMES
     assert schema.AUGMENTATIONS is data.AUGMENTATIONS is choices.AUGMENTATIONS
     assert (schema.DEVICES, schema.OPTIMIZERS) == (choices.DEVICES, choices.OPTIMIZERS)
-    assert tuple(schema.MODEL_CONFIGS) == tuple(schema.ModelsConfig.model_fields) == choices.MODELS
+    assert not hasattr(choices, "MODELS")  # the model axis' values are the model registry's
+
+
+def test_a_model_is_one_registry_entry() -> None:
+    """The model axis' values, the schema's per-model settings and the weight specs all come from the
+    model registry's entries."""
+    from greenbench.suite import schema
+    from greenbench.workloads import specs
+
+    names = model_registry.BUILTIN_NAMES
+    assert names == ("mlp", "cnn", "rnn", "transformer") == model_registry.model_names()
+    assert tuple(schema.MODEL_CONFIGS) == tuple(schema.ModelsConfig.model_fields) == names
+    for info in model_registry.BUILTIN:
+        assert schema.MODEL_CONFIGS[info.name] is info.config
+        assert schema.ModelsConfig.model_fields[info.name].annotation is info.config
+        assert issubclass(info.config, model_registry.ModelSettings) and info.description
+        arch = info.config().model_dump(exclude={"epochs", "batch_size", "learning_rate"})
+        assert specs.weight_specs(info.name, arch) == info.weight_specs(arch) != []
+    assert schema.Matrix(model=list(names)).model == list(names)
