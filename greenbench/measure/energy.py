@@ -193,9 +193,9 @@ class EnergyMeter:
         or ``None`` to keep codecarbon's CPU table."""
         curve = None
         try:
-            from greenbench.measure import calibration
+            from greenbench.measure import curves, env
 
-            curve = calibration.find_curve(calibration.cpu_model_name())
+            curve = curves.find_curve(env.cpu_model())
         except Exception as exc:  # noqa: BLE001 - a broken calibration file must not cost the energy figures
             log.warning("calibration curve not used: %s", exc)
         if curve is not None:

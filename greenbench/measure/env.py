@@ -276,9 +276,9 @@ def _cpu_estimate(note: str) -> tuple[str, str]:
     import os
 
     try:
-        from greenbench.measure import calibration
+        from greenbench.measure import curves
 
-        curve = calibration.find_curve(calibration.cpu_model_name())
+        curve = curves.find_curve(cpu_model())
     except Exception:  # noqa: BLE001 - a forecast: a broken calibration file is reported by the run itself
         curve = None
     if curve is not None:

@@ -76,11 +76,11 @@ class FakeCurve:
 def test_a_calibrated_curve_is_used_without_counters_and_wins_over_a_declared_power(
     fake_rapl: Callable[[str], Any], fast: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from greenbench.measure import calibration
+    from greenbench.measure import curves
 
     fake_rapl("directory")
     curve = FakeCurve()
-    monkeypatch.setattr(calibration, "find_curve", lambda model: curve)
+    monkeypatch.setattr(curves, "find_curve", lambda model: curve)
     monkeypatch.setenv("GREENBENCH_CPU_TDP_W", "50")
     with EnergyMeter("USA", **fast) as meter:
         e = _window(meter)
@@ -97,9 +97,9 @@ def test_a_calibrated_curve_is_used_without_counters_and_wins_over_a_declared_po
 def test_counters_win_over_a_calibrated_curve(
     fake_rapl: Callable[[str], Any], fast: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from greenbench.measure import calibration
+    from greenbench.measure import curves
 
     fake_rapl("readable")
-    monkeypatch.setattr(calibration, "find_curve", lambda model: FakeCurve())
+    monkeypatch.setattr(curves, "find_curve", lambda model: FakeCurve())
     with EnergyMeter("USA", **fast) as meter:
         assert meter.provenance["cpu"] == "measured:rapl"

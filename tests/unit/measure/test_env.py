@@ -137,9 +137,9 @@ NO_RAPL = {"root": "/x", "present": False, "readable": [], "unreadable": {}}
 def test_without_counters_the_forecast_names_a_declared_power_or_a_calibration(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from greenbench.measure import calibration
+    from greenbench.measure import curves
 
-    monkeypatch.setattr(calibration, "find_curve", lambda model: None)
+    monkeypatch.setattr(curves, "find_curve", lambda model: None)
     monkeypatch.delenv("GREENBENCH_CPU_TDP_W", raising=False)
     caps = env.energy_capabilities(NO_RAPL, [])
     assert caps["cpu"] == "estimated" and "greenbench calibrate" in caps["cpu_note"]
@@ -150,7 +150,7 @@ def test_without_counters_the_forecast_names_a_declared_power_or_a_calibration(
     class Curve:
         path, rel_error = "/cache/calibration/amd-epyc.json", 0.04
 
-    monkeypatch.setattr(calibration, "find_curve", lambda model: Curve())
+    monkeypatch.setattr(curves, "find_curve", lambda model: Curve())
     caps = env.energy_capabilities(NO_RAPL, [])
     assert caps["cpu"] == "estimated:calibrated"
     assert caps["cpu_note"] == ("no CPU counter: calibrated load → power curve for this CPU model "
