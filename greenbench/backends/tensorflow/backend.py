@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 
@@ -90,11 +90,19 @@ def make_optimizer(name: str, config: dict[str, Any]) -> Any:
 class KerasModel(ChunkedModel):
     """A trained (uncompressed) Keras model behind the :class:`~greenbench.backends.base.CompressedModel` protocol."""
 
-    def __init__(self, model: Any, device: str = "cpu", method: str = "none", batch_size: int = 1000):
+    def __init__(
+        self,
+        model: Any,
+        device: str = "cpu",
+        method: str = "none",
+        batch_size: int = 1000,
+        uncompiled: Callable[[], Any] | None = None,
+    ):
         self.model = model
         self.device = device
         self.method = method
         self.batch_size = batch_size
+        self._uncompiled = uncompiled  # builds a fresh model of the same architecture (for size_bytes)
         self._forward = tf.function(lambda x: model(x, training=False), input_signature=[_IMAGES], jit_compile=parity.TF_JIT_COMPILE)
 
     def _predict_batch(self, x: np.ndarray) -> np.ndarray:
@@ -102,9 +110,16 @@ class KerasModel(ChunkedModel):
             return self._forward(tf.convert_to_tensor(np.ascontiguousarray(x, dtype=np.float32))).numpy()
 
     def size_bytes(self) -> int:
+        model = self.model
+        if getattr(model, "optimizer", None) is not None and self._uncompiled is not None:
+            # Compiled by the idiomatic loop: `save` would add the optimizer's state (Adam: twice the
+            # weights). The size is the model's, as for a parity-trained model: an uncompiled copy
+            # (not clone_model, which compiles its clone like the original).
+            model = self._uncompiled()
+            model.set_weights(self.model.get_weights())
         with tempfile.TemporaryDirectory(prefix="greenbench-") as tmp:
             path = os.path.join(tmp, "model.keras")
-            self.model.save(path)
+            model.save(path)
             return os.path.getsize(path)
 
     def parameter_stats(self) -> tuple[int, int]:
@@ -369,9 +384,18 @@ class TensorFlowBackend(BackendBase):
         if model is None or model is self.model:
             assert self.model is not None, "build() first"
             if self._wrapped is None or self._wrapped.method != method:
-                self._wrapped = KerasModel(self.model, self.device, method, self.spec.training.eval_batch_size)
+                self._wrapped = KerasModel(
+                    self.model, self.device, method, self.spec.training.eval_batch_size, uncompiled=self._fresh_model
+                )
             return self._wrapped
-        return KerasModel(model, self.device, method=method, batch_size=self.spec.training.eval_batch_size)
+        return KerasModel(
+            model, self.device, method=method, batch_size=self.spec.training.eval_batch_size, uncompiled=self._fresh_model
+        )
+
+    def _fresh_model(self) -> Any:
+        """A new, uncompiled model of the run's architecture (its weights still to be set)."""
+        with tf.device(_tf_device(self.device)):
+            return build_model(self.spec.model, self.spec.arch)
 
     # ------------------------------------------------------------------ device
     def synchronize(self) -> None:

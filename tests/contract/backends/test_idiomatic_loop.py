@@ -126,6 +126,20 @@ def test_idiomatic_same_seed_twice_same_result(build: Any, mnist: Any, backend: 
     assert diff == 0.0, where
 
 
+@pytest.mark.slow  # trains twice
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_trained_model_is_the_same_artifact_whichever_loop(build: Any, mnist: Any, backend: str) -> None:
+    """Only training differs: the saved size (Keras' compile would add the optimizer's state to ``save``),
+    the parameter count and the evaluation path are the loop-independent model's."""
+    data = train_data(mnist, n_train=128)
+    parity, _ = _trained(build, backend, data, "parity", epochs=1)
+    idiomatic, _ = _trained(build, backend, data, "idiomatic", epochs=1)
+    a, b = parity.wrap(), idiomatic.wrap()
+    assert b.size_bytes() == a.size_bytes() and b.parameter_stats()[1] == a.parameter_stats()[1]
+    assert idiomatic.param_count() == parity.param_count()
+    assert idiomatic.predict(data.x_test[:16]).shape == (16, 10)
+
+
 @pytest.mark.parametrize(
     ("settings", "reason"),
     [
@@ -192,3 +206,4 @@ def test_idiomatic_optimizer_has_the_runs_hyperparameters(build: Any, mnist: Any
         got = {k: conf[names.get(k, k)] for k in cfg}
         assert not conf.get("weight_decay") and not conf.get("clipnorm") and not conf.get("use_ema")
     assert got == pytest.approx(cfg)
+
