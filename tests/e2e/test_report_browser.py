@@ -243,7 +243,11 @@ def test_report_from_real_smoke_results_in_chromium(browser, artifacts, smoke_re
     assert facts["images"] >= 5
     body = browser.find_element("css selector", "main").text
     assert "int8-dynamic" in body  # the compression trade-offs show the smoke suite's variant
-    method_error_bars(browser)  # every figure that declares method-interval bars renders them
+    bars = method_error_bars(browser)  # every figure that declares method-interval bars renders them
+    from greenbench.results.frame import load_results
+
+    if load_results(smoke_results)["total_energy_kwh_low"].notna().any():  # energy with a method interval
+        assert {"pareto", "comparisons"} <= {f["section"] for f in bars}, bars
     # The methodology says how energy was obtained, per device, exactly as the records say it —
     # measured or estimated, whichever this machine allowed.
     records = [json.loads(p.read_text()) for p in smoke_results.glob("*.json")]
