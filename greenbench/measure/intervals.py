@@ -153,7 +153,9 @@ def interval(entry: Mapping[str, Any] | None) -> dict[str, Any] | None:
     low = high = 0.0
     for c in COMPONENTS:
         kwh = entry.get(f"{c}_kwh")
-        band = band_for(provenance.get(c), {**(details.get(c) or {}), "tracking_mode": entry.get("tracking_mode")})
+        detail = details.get(c) if isinstance(details, Mapping) else None
+        detail = detail if isinstance(detail, Mapping) else {}  # older records may hold a text here
+        band = band_for(provenance.get(c), {**detail, "tracking_mode": entry.get("tracking_mode")})
         bounds = component_interval(kwh, band, duration_s=duration, measure_power_secs=step)
         if bounds is None:
             out[f"{c}_kwh"] = None

@@ -105,3 +105,12 @@ def test_no_interval_without_energy_or_with_an_unknown_method() -> None:
     assert interval({"energy_source": "disabled", "total_kwh": None}) is None
     # a figure whose method is unknown cannot be bounded: no interval rather than a made-up one
     assert interval(entry(cpu="unknown-tool")) is None
+
+
+def test_a_detail_written_as_text_does_not_break_the_interval() -> None:
+    e = entry(duration_s=1e9)
+    e["provenance_detail"] = {"cpu": "TDP model", "ram": None}
+    iv = interval(e)
+    assert iv is not None and iv["cpu_kwh"] == pytest.approx([1e-3 / 2.9, 1e-3 / 0.4], rel=1e-6)
+    e["provenance_detail"] = "codecarbon"
+    assert interval(e) is not None
