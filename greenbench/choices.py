@@ -28,6 +28,7 @@ MATRIX_AXES: tuple[str, ...] = (
     "l1",
     "l2",
     "augmentation",
+    "loop",
 )
 #: The axis whose runs are the repeats of one configuration.
 SEED_AXIS = "seed"
@@ -40,6 +41,15 @@ LABEL_AXES: tuple[str, ...] = ("backend", "model", "device", "optimizer", "compr
 DEVICES: tuple[str, ...] = ("cpu", "cuda", "mps")
 OPTIMIZERS: tuple[str, ...] = ("sgd", "adam", "rmsprop")
 AUGMENTATIONS: tuple[str, ...] = ("none", "shift", "rotate", "shift-rotate")
+#: Loop styles: ``parity``, greenbench's shared-schedule loop (the same data order, batches and learning
+#: rate of every step in both frameworks); ``idiomatic``, what the framework's users write (Keras
+#: ``compile`` + ``fit``, a torch ``DataLoader`` loop), from the same weights, data and hyperparameters.
+LOOPS: tuple[str, ...] = ("parity", "idiomatic")
+DEFAULT_LOOP = "parity"
+
+#: Axes added after records existed, with the value every run had before: a run at that value keeps the
+#: run id it had (the axis is left out of its identity) and a record without the key reads as that value.
+AXIS_DEFAULTS: dict[str, object] = {"loop": DEFAULT_LOOP}
 
 # --------------------------------------------------------------------------- compression methods
 #: The uncompressed, trained model (the baseline every variant is compared with).
@@ -105,6 +115,9 @@ def prune_sparsity(compression: str) -> float | None:
 
 __all__ = [
     "AUGMENTATIONS",
+    "AXIS_DEFAULTS",
+    "DEFAULT_LOOP",
+    "LOOPS",
     "DEVICES",
     "OPTIMIZERS",
     "COMPRESSION_HELP",

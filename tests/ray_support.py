@@ -68,10 +68,35 @@ cleanup() {{
 trap cleanup EXIT
 trap 'exit 143' TERM
 {_start(HEAD_NODE, True, head_env)} >{workdir}/ray-head.log 2>&1 || {{ echo "ray head failed"; cat {workdir}/ray-head.log; exit 90; }}
+ns_pids() {{ for p in /proc/[0-9]*; do [ "$(readlink $p/ns/net 2>/dev/null)" = "$NS" ] && echo ${{p#/proc/}}; done; }}
+ns_pids | sort >{workdir}/head-pids
 {_start(WORKER_NODE, False, worker_env)} >{workdir}/ray-worker.log 2>&1 || {{ echo "ray worker failed"; cat {workdir}/ray-worker.log; exit 91; }}
+ns_pids | sort | comm -13 {workdir}/head-pids - >{workdir}/worker-pids  # the worker node's daemons (raylet, agents)
+# kill_worker_node: SIGKILL the worker node's daemons and everything they started (its actors and their workers)
+kill_worker_node() {{
+  for victim in $(cat {workdir}/worker-pids); do
+    for p in /proc/[0-9]*; do
+      pid=${{p#/proc/}}; anc=$pid
+      while [ -n "$anc" ] && [ "$anc" != 1 ] && [ "$anc" != 0 ]; do
+        if [ "$anc" = "$victim" ]; then echo $pid; break; fi
+        anc=$(awk '{{print $4}}' /proc/$anc/stat 2>/dev/null)
+      done
+    done
+  done | sort -u | xargs -r kill -9
+}}
+# wait_for GLOB: until a file matches (10 min at most)
+wait_for() {{ i=0; while [ $i -lt 1200 ]; do for f in $1; do [ -e "$f" ] && return 0; done; sleep 0.5; i=$((i+1)); done; return 1; }}
+# nodes_runners: greenbench processes on the cluster (node runners, their framework workers), one per line
+node_runners() {{ for p in $(ns_pids); do tr '\0' ' ' </proc/$p/cmdline 2>/dev/null | grep -E 'NodeRunner|multiprocessing.spawn|multiprocessing-fork' && true; done; }}
 echo "cluster up" >&2
 {driver}
 """
+
+
+# The driver in the background of a shell script starts with SIGINT ignored (POSIX), so Python would never
+# raise KeyboardInterrupt; this puts SIGINT back to its default before greenbench starts.
+GREENBENCH = (f"{sys.executable} -c 'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+              f"os.execv(sys.executable, [sys.executable, \"-m\", \"greenbench\", *sys.argv[1:]])'")
 
 
 def run_on_cluster(driver: str, *, head_env: dict[str, str], worker_env: dict[str, str], timeout: float = 1200,

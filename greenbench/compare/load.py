@@ -16,7 +16,7 @@ from typing import Any, Iterable, Sequence
 import pandas as pd
 
 from greenbench.backend_registry import BUILTIN
-from greenbench.choices import CONFIG_AXES, LABEL_AXES
+from greenbench.choices import AXIS_DEFAULTS, CONFIG_AXES, LABEL_AXES
 from greenbench.errors import UserError
 from greenbench.results.frame import COLUMNS, record_to_row
 from greenbench.results.walk import find_records
@@ -68,12 +68,16 @@ def flatten(obj: Any, prefix: str = "") -> dict[str, str]:
 def identity(config: dict[str, Any]) -> dict[str, str]:
     """The flattened config minus what is not part of the workload (see :data:`NOT_WORKLOAD`)."""
     flat = flatten(config or {})
+    for axis, before in AXIS_DEFAULTS.items():  # an axis added later, at the value runs had before it: as before
+        if flat.get(axis) == json.dumps(before):
+            del flat[axis]
     return {k: v for k, v in flat.items() if not any(k == x or k.startswith(x + ".") for x in NOT_WORKLOAD)}
 
 
 def workload_key(ident: dict[str, str], fields: Iterable[str]) -> str:
-    """A short digest of the identity restricted to ``fields`` (those both sides know)."""
-    sub = {k: ident[k] for k in sorted(fields) if k in ident}
+    """A short digest of the identity restricted to ``fields`` (those both sides know) and the later axes
+    (:data:`~greenbench.choices.AXIS_DEFAULTS`: absent at their old value, so a run off it never matches one at it)."""
+    sub = {k: ident[k] for k in sorted({*fields, *AXIS_DEFAULTS}) if k in ident}
     return hashlib.sha256(json.dumps(sub, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from greenbench.backend_registry import BUILTIN
-from greenbench.choices import CONFIG_AXES, MATRIX_AXES
+from greenbench.choices import AXIS_DEFAULTS, CONFIG_AXES, MATRIX_AXES
 from greenbench.measure.intervals import interval as energy_interval
 from greenbench.results.walk import find_records
 
@@ -149,7 +149,8 @@ def record_to_row(rec: dict[str, Any], source: str = "") -> dict[str, Any]:
         "run_id": rec.get("run_id"),
         "workload_id": rec.get("workload_id"),
         "suite": rec.get("suite"),
-        **{k: cfg.get(k) for k in CONFIG_COLUMNS},
+        # An axis added later reads as the value every run had before it (a record written then lacks it).
+        **{k: cfg.get(k, AXIS_DEFAULTS.get(k)) for k in CONFIG_COLUMNS},
         "status": rec.get("status"),
         "reason": rec.get("reason"),
         "test_accuracy": metrics.get("test_accuracy"),

@@ -438,9 +438,10 @@ def run_plan(
                 if event["type"] == "record":
                     rec = idle.apply(event["record"])  # net energy: added by the driver, workers unchanged
                     store.write(rec)
-                    feed.recorded(rec, final=not event.get("retrying", False))
-                    outcome.executed += 1
-                    progress.record(rec)
+                    retrying = bool(event.get("retrying"))  # a run of a lost node, retried on another
+                    feed.recorded(rec, final=not retrying)
+                    outcome.executed += not retrying
+                    progress.record(rec, retrying=retrying)
                 else:
                     progress.event(event)
         idle.end()

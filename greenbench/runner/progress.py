@@ -171,10 +171,12 @@ class RunProgress:
         elif event["type"] == "phase" and self.verbose:
             self._log(f"    {event['name']}: {event['wall_s']:.2f} s")
 
-    def record(self, rec: dict[str, Any]) -> None:
+    def record(self, rec: dict[str, Any], retrying: bool = False) -> None:
+        """A run's record (``retrying``: not its last, the run goes on elsewhere: shown, not counted)."""
         if self._progress is None:
             return
-        self._progress.advance(self._runs)
+        if not retrying:
+            self._progress.advance(self._runs)
         status = rec["status"]
         style = _STATUS_STYLE.get(status, "white")
         acc = rec.get("metrics", {}).get("test_accuracy")

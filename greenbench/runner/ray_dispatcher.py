@@ -206,6 +206,14 @@ def _first_line(exc: BaseException) -> str:
     return (text[0] if text else type(exc).__name__)[:300]
 
 
+def _lost_why(exc: BaseException) -> str:
+    """Why a node runner is gone, short: Ray's exception type and the first clause of its message."""
+    first = _first_line(exc).split(". ")[0]
+    if ": " in first and first.startswith("The actor"):  # "The actor <id> is unavailable: <cause>: …"
+        first = first.split(": ", 1)[1]
+    return f"{type(exc).__name__}: {first}"[:200]
+
+
 class RayDispatcher:
     """Dispatch workload groups to the nodes of a Ray cluster, at most one in flight per ``greenbench_slot``."""
 
@@ -425,7 +433,7 @@ class RayDispatcher:
                         ray.kill(r.handle)
                     self._runners.append(self._new_runner())  # takes a slot when one is (or becomes) free
                     again = task.attempt <= self.retries and bool(task.pending)
-                    yield from self._lost_records(task, r, _first_line(exc), again)
+                    yield from self._lost_records(task, r, _lost_why(exc), again)
                     if again:
                         task.attempt += 1
                         if r.node is not None:

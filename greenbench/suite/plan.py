@@ -26,7 +26,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from greenbench.choices import MATRIX_AXES, NO_COMPRESSION
+from greenbench.choices import AXIS_DEFAULTS, DEFAULT_LOOP, MATRIX_AXES, NO_COMPRESSION
 from greenbench.model_registry import model_info
 from greenbench.suite.schema import (
     DataConfig,
@@ -71,6 +71,7 @@ class RunSpec(BaseModel):
     l1: float
     l2: float
     augmentation: str
+    loop: str = DEFAULT_LOOP  # parity or idiomatic (greenbench.choices.LOOPS): which training loop runs
     arch: dict[str, Any]
     optimizer_config: dict[str, Any]
     training: TrainSpec
@@ -83,7 +84,8 @@ class RunSpec(BaseModel):
         return {k: getattr(self, k) for k in MATRIX_AXES}
 
     def label(self) -> str:
-        return f"{self.backend}/{self.model}/{self.device}/{self.optimizer}/{self.compression}/seed{self.seed}"
+        label = f"{self.backend}/{self.model}/{self.device}/{self.optimizer}/{self.compression}/seed{self.seed}"
+        return label if self.loop == DEFAULT_LOOP else f"{label}/{self.loop}"
 
 
 # Fields that change where things live or how long we wait, never what is measured.
@@ -93,6 +95,9 @@ _NOT_IDENTITY_DATA = {"dir"}
 def _identity(spec: dict[str, Any], *, with_compression: bool) -> dict[str, Any]:
     ident = {k: v for k, v in spec.items() if k not in {"run_id", "workload_id", "suite", "runner"}}
     ident["data"] = {k: v for k, v in ident["data"].items() if k not in _NOT_IDENTITY_DATA}
+    for axis, before in AXIS_DEFAULTS.items():  # a run as every run was before the axis keeps its id
+        if ident.get(axis) == before:
+            del ident[axis]
     if not with_compression:
         ident.pop("compression")
     return ident

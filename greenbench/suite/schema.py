@@ -23,7 +23,7 @@ from greenbench.backend_registry import BUILTIN_NAMES, backend_names
 # The compression methods (one parser of prune-<N>, one validation) come from greenbench.choices.
 from greenbench.choices import COMPRESSION_HELP, MATRIX_AXES, prune_sparsity, validate_compression  # noqa: F401
 # The values of the device, optimizer and augmentation axes, listed once in greenbench.choices.
-from greenbench.choices import AUGMENTATIONS, DEVICES, OPTIMIZERS
+from greenbench.choices import AUGMENTATIONS, DEFAULT_LOOP, DEVICES, LOOPS, OPTIMIZERS
 # The models and their settings come from their registry (greenbench.model_registry, a leaf).
 from greenbench.model_registry import ACTIVATIONS, BUILTIN as BUILTIN_MODELS, BUILTIN_NAMES as MODELS
 from greenbench.model_registry import (  # noqa: F401 (the settings classes, re-exported)
@@ -242,6 +242,7 @@ class MatrixEntry(_Strict):
     l1: float | None = Field(None, ge=0.0)
     l2: float | None = Field(None, ge=0.0)
     augmentation: Literal[AUGMENTATIONS] | None = None
+    loop: Literal[LOOPS] | None = None
 
     def assigned(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in MATRIX_AXES if k in self.model_fields_set}
@@ -259,6 +260,8 @@ class Matrix(_Strict):
     l1: list[Annotated[float, Field(ge=0.0)]] = _axis([0.0])
     l2: list[Annotated[float, Field(ge=0.0)]] = _axis([0.0])
     augmentation: list[Literal[AUGMENTATIONS]] = _axis(["none"])
+    # parity: the shared-schedule loop; idiomatic: Keras compile + fit, a torch DataLoader loop.
+    loop: list[Literal[LOOPS]] = _axis([DEFAULT_LOOP])
     include: list[MatrixEntry] = Field(default_factory=list)
     exclude: list[MatrixEntry] = Field(default_factory=list)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from ray_support import ADDRESS, leftover_processes, ray_missing, run_on_cluster
+from ray_support import ADDRESS, GREENBENCH, leftover_processes, ray_missing, run_on_cluster
 
 
 needs_ray = pytest.mark.skipif(ray_missing() is not None, reason=str(ray_missing()))
@@ -163,3 +163,74 @@ def test_the_suite_can_choose_the_executor_and_address_needs_ray(tmp_path: Path)
     out = subprocess.run([sys.executable, "-m", "greenbench", "run", str(_suite(tmp_path)), "--address", "127.0.0.1:1",
                           "--results", str(tmp_path / "r")], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert out.returncode == 2 and "--address names a Ray cluster" in out.stderr, out.stdout + out.stderr
+
+
+@pytest.mark.slow
+@needs_ray
+def test_ctrl_c_or_sigterm_on_the_driver_interrupts_cancels_the_ray_work_and_the_same_command_resumes(
+        tmp_path: Path, mnist_dir: Path) -> None:
+    suite = _suite(tmp_path, epochs=2)
+    results = tmp_path / "results"
+    args = f"run {suite} --results {results} --executor ray --address {ADDRESS}"
+    out = tmp_path / "out"
+    driver = f"""{GREENBENCH} {args} >{out}/first.out 2>&1 &
+D=$!
+wait_for '{results}/*.json' || {{ echo "no record appeared"; exit 71; }}
+kill -INT $D
+wait $D; echo "first=$?" >{out}/first.rc
+sleep 3; node_runners >{out}/left.txt
+n=$(ls {results}/*.json | wc -l)
+{GREENBENCH} {args} >{out}/term.out 2>&1 &
+D=$!
+while [ $(ls {results}/*.json | wc -l) -le $n ]; do sleep 0.5; done  # a run more is recorded: SIGTERM
+kill -TERM $D
+wait $D; echo "term=$?" >{out}/term.rc
+sleep 3; node_runners >>{out}/left.txt
+{GREENBENCH} {args} >{out}/second.out 2>&1; echo "second=$?" >{out}/second.rc
+"""
+    out.mkdir()
+    proc, workdir = _cluster(tmp_path, driver, mnist_dir)
+    logs = {p.name: p.read_text() for p in out.iterdir()}
+    assert proc.returncode == 0, (proc.stdout[-3000:], proc.stderr[-3000:], logs)
+    assert logs["first.rc"].strip() == "first=130", logs
+    assert "interrupted" in logs["first.out"], logs["first.out"]
+    # the node runners were killed with the driver's interrupt, and their framework workers with them
+    assert logs["left.txt"].strip() == "", logs["left.txt"]
+    assert not leftover_processes(workdir)
+    assert logs["term.rc"].strip() == "term=143", logs  # SIGTERM (a cancelled CI job) the same way
+    assert "interrupted" in logs["term.out"] and "SIGTERM" in logs["term.out"], logs["term.out"]
+    assert logs["second.rc"].strip() == "second=0", logs
+    records = _records(results)
+    assert len(records) == 8 and all(r["status"] == "completed" for r in records.values())
+    assert "resuming:" in logs["second.out"], logs["second.out"]
+
+
+@pytest.mark.slow
+@needs_ray
+def test_a_node_lost_mid_run_fails_its_runs_and_they_are_retried_on_the_other_node(tmp_path: Path,
+                                                                                  mnist_dir: Path) -> None:
+    suite = _suite(tmp_path, epochs=2)
+    results = tmp_path / "results"
+    out = tmp_path / "out"
+    out.mkdir()
+    driver = f"""{GREENBENCH} run {suite} --results {results} --executor ray --address {ADDRESS} >{out}/run.out 2>&1 &
+D=$!
+wait_for '{results}/*.json' || {{ echo "no record appeared"; exit 71; }}
+kill_worker_node
+wait $D; echo "rc=$?" >{out}/run.rc
+"""
+    proc, workdir = _cluster(tmp_path, driver, mnist_dir)
+    logs = {p.name: p.read_text() for p in out.iterdir()}
+    assert proc.returncode == 0, (proc.stdout[-3000:], proc.stderr[-3000:], logs)
+    assert logs["run.rc"].strip() == "rc=0", logs
+    assert not leftover_processes(workdir)
+    records = _records(results)
+    assert len(records) == 8 and all(r["status"] == "completed" for r in records.values()), \
+        {k: (r["status"], r["reason"]) for k, r in records.items()}
+    retried = [r for r in records.values() if r.get("attempts")]
+    assert retried, logs["run.out"]
+    for rec in retried:
+        lost = rec["attempts"][0]
+        assert lost["status"] == "failed" and "lost Ray node" in lost["reason"] and "retrying" in lost["reason"]
+        assert lost["node"]["id"] != rec["node"]["id"]  # retried on the other node
+    assert "failed" in logs["run.out"] and "retrying on another node" in logs["run.out"], logs["run.out"]

@@ -34,9 +34,11 @@ def make_spec(
     l2: float = 0.0,
     augmentation: str = "none",
     device: str = "cpu",
+    loop: str | None = None,
     **training: Any,
 ) -> Any:
-    """A resolved RunSpec for one run, through the real suite schema and matrix expansion."""
+    """A resolved RunSpec for one run, through the real suite schema and matrix expansion (``loop``: the
+    loop-style axis, left to its default when ``None``)."""
     suite: dict[str, Any] = {
         "name": "backend-contract",
         "matrix": {
@@ -47,6 +49,8 @@ def make_spec(
         "optimizers": optimizers or {},
         "training": {"threads": 2, "eval_batch_size": 256, **training},
     }
+    if loop is not None:
+        suite["matrix"]["loop"] = [loop]
     return expand(parse_suite(suite))[0]
 
 

@@ -207,3 +207,50 @@ def test_idiomatic_optimizer_has_the_runs_hyperparameters(build: Any, mnist: Any
         assert not conf.get("weight_decay") and not conf.get("clipnorm") and not conf.get("use_ema")
     assert got == pytest.approx(cfg)
 
+
+# --------------------------------------------------------------------------- selected by the run's loop style
+@pytest.mark.slow  # trains twice
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_train_runs_the_loop_the_spec_names(build: Any, mnist: Any, backend: str) -> None:
+    """``train`` (what the runner calls) is the idiomatic loop for ``loop: idiomatic``, the parity loop otherwise."""
+    data = train_data(mnist, n_train=256)
+    by_train = build(backend, "mlp", ARCH, epochs=2, batch_size=64, loop="idiomatic")
+    assert by_train.spec.loop == "idiomatic"
+    history = by_train.train(data, Hooks())
+    direct = build(backend, "mlp", ARCH, epochs=2, batch_size=64, loop="parity")
+    assert direct.spec.loop == "parity"
+    assert direct.train_idiomatic(data, Hooks()) == history  # the same loop, the same seed: the same run
+    diff, where = max_weight_diff(by_train.canonical_weights(), direct.canonical_weights())
+    assert diff == 0.0, where
+    parity = build(backend, "mlp", ARCH, epochs=2, batch_size=64)
+    assert parity.train(data, Hooks()) != history
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_idiomatic_runs_it_cannot_do_are_skipped_with_the_reason(backend: str) -> None:
+    if not framework_installed(backend):
+        pytest.skip(f"{backend} is not installed")
+    from greenbench.backends.base import get_backend
+
+    be = get_backend(backend)
+    for settings, reason in [({"schedule": "step"}, "'step' learning-rate schedule"), ({"l2": 1e-4}, "L1/L2"),
+                             ({"augmentation": "rotate"}, "augmentation 'rotate'"),
+                             ({"compression": "prune-80"}, "prune-80's pruning fine-tune")]:
+        compression = settings.pop("compression", "none")
+        spec = make_spec(backend, "mlp", ARCH, loop="idiomatic", **settings)
+        if compression != "none":
+            spec = spec.model_copy(update={"compression": compression})
+        message = be.skip(spec)
+        assert message is not None and message.startswith("unsupported: ") and reason in message, message
+        assert be.skip(make_spec(backend, "mlp", ARCH, loop="parity", **settings)) is None
+    assert be.skip(make_spec(backend, "mlp", ARCH, loop="idiomatic")) is None
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_pruning_an_idiomatic_run_is_unsupported(build: Any, mnist: Any, backend: str) -> None:
+    """Pruning fine-tunes in the parity loop: an idiomatic run's prune variants are refused, not half-parity."""
+    be = build(backend, "mlp", ARCH, loop="idiomatic")
+    data = train_data(mnist, n_train=64)
+    with pytest.raises(Unsupported, match="prune-50's pruning fine-tune"):
+        be.compress("prune-50", data)
+    assert be.compress("none", data).method == "none"

@@ -45,7 +45,7 @@ def _error(tmp_path: Path, text: str) -> str:
         (
             "name: s\nmatrix: {backend: [torch], bakend: [torch]}\n",
             "x.yaml: matrix: unknown key 'bakend'; allowed keys: augmentation, backend, compression, device, "
-            "dropout, exclude, include, l1, l2, model, optimizer, seed",
+            "dropout, exclude, include, l1, l2, loop, model, optimizer, seed",
         ),
         (
             "name: s\nmodels: {mlp: {hiden: [64]}}\n",
