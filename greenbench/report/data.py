@@ -151,7 +151,17 @@ def add_labels(df: pd.DataFrame) -> pd.DataFrame:
     df["label"] = [f"{cl} · s{int(s)}" if fmt.finite(s) else cl for cl, s in zip(df["config_label"], df["seed"])]
     df["estimated"] = df["energy_source"].isin(fmt.ESTIMATED_SOURCES)
     df["low_confidence"] = df["energy_low_confidence"].fillna(False).astype(bool)
+    # Co-tenancy: a run measured while other processes shared the machine carries § in its label, wherever
+    # the label appears (its time and energy may be inflated); the reason is in the Methodology section.
+    shared = df["contaminated"] if "contaminated" in df.columns else pd.Series(None, index=df.index)
+    df["shared_machine"] = shared.map(lambda v: v is True or v == 1).astype(bool)
+    df["label"] = [f"{lab} {fmt.SHARED}" if c else lab for lab, c in zip(df["label"], df["shared_machine"])]
     return df
+
+
+def contaminated(df: pd.DataFrame) -> pd.DataFrame:
+    """The runs measured while other processes shared the machine (``§``)."""
+    return df[df["shared_machine"]] if "shared_machine" in df.columns else df.iloc[0:0]
 
 
 def config_key(row: pd.Series | dict[str, Any]) -> tuple[str, ...]:

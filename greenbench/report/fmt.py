@@ -8,6 +8,7 @@ from typing import Any, Iterable, Sequence
 # Markers that follow every energy or CO₂ number that was not fully measured.
 EST = "†"  # energy estimated (fully or partly): not read from a hardware counter
 LOW = "‡"  # at least one phase was too short for a reliable energy reading
+SHARED = "§"  # measured while other processes shared the machine (co-tenancy above the run's threshold)
 NA = "—"
 
 ESTIMATED_SOURCES = {"estimated", "mixed"}

@@ -151,6 +151,10 @@ def build(inp: Inputs, sec: Section) -> None:
             f"{co2_cell(row, cu)} CO₂ · "
             f"{fmt.duration(row['total_time_s'])}"
         )
+        if row.get("shared_machine"):
+            why = row.get("contamination_reason")
+            lines.append(f"{fmt.SHARED} measured while other processes shared the machine"
+                         + (f": {why}" if isinstance(why, str) and why else ""))
         ci = _acc_ci(agg_row)
         if ci:
             lines.append(ci if ci.startswith("single seed") else f"its configuration: {ci}")
@@ -264,6 +268,14 @@ def build(inp: Inputs, sec: Section) -> None:
         )
     if t["low_confidence"]:
         sec.notes.append(f"{fmt.LOW} At least one phase of this run was too short for a reliable energy reading.")
+    shared = rd.contaminated(rd.primary(df))
+    if len(shared):
+        sec.notes.append(
+            f"{fmt.SHARED} {len(shared)} of {len(rd.primary(df))} runs were measured while other processes shared the "
+            "machine (their time and energy may be inflated, and a comparison with a run measured on a quiet "
+            "machine is not like for like); Methodology lists them with the reason. Rerun them with "
+            "greenbench run --require-quiet."
+        )
     if (res.df["status"] == "completed").any() and (res.df["compression"].fillna(NO_COMPRESSION) != NO_COMPRESSION).any():
         sec.notes.append(
             "Rankings use uncompressed training runs; compression variants are compared in their own section."

@@ -11,7 +11,7 @@ import pandas as pd
 from .. import bounds
 from .. import data as rd
 from .. import fmt
-from ..markdown import md_escape, md_tables
+from ..markdown import md_escape, md_table, md_tables
 from .base import Inputs, Section, Spec, Table
 
 
@@ -303,6 +303,7 @@ def build(inp: Inputs, sec: Section) -> None:
                     f"{float(d.get('threshold') or 0.1) * 100:.0f} % the rule allows; net figures of the later "
                     "runs subtract an idle power that no longer held."
                 )
+    _shared_machine(inp, sec)
     extras = energy_extras(res.records)
     if extras:
         sec.tables.append(
@@ -358,10 +359,33 @@ def build(inp: Inputs, sec: Section) -> None:
         )
 
 
+def _shared_machine(inp: Inputs, sec: Section) -> None:
+    """Runs measured while other processes shared the machine (co-tenancy), with the reason."""
+    shared = rd.contaminated(rd.completed(inp.df))
+    if shared.empty:
+        return
+    t = pd.DataFrame({
+        "run": shared["label"].astype(str),
+        "machine": shared["machine"].astype(str),
+        "others' CPU share": [fmt.pct(v) if fmt.finite(v) else fmt.NA for v in shared["max_other_cpu_share"]],
+        "reason": shared["contamination_reason"].fillna("").astype(str),
+    })
+    sec.tables.append(Table(t, caption=f"{fmt.SHARED} Runs measured on a shared machine (co-tenancy)"))
+    sec.notes.append(
+        f"{fmt.SHARED} Co-tenancy: every measured window records the CPU time of processes outside the run's own "
+        "process tree; a run whose windows were shared beyond runner.cotenancy_threshold is marked. Its time and "
+        "energy may be inflated: on an estimated CPU model the neighbours' load is charged to the run."
+    )
+
+
 def markdown(sec: Section, rows: int) -> list[str]:
     out = ["", "## Methodology", ""] + [md_escape(p, 2000) + "\n" for p in sec.intro]
     out += [f"_{md_escape(n, 800)}_\n" for n in sec.notes]
-    return out + md_tables(sec, rows, first=2 if any(t.caption.startswith("Error band") for t in sec.tables) else 1)
+    out += md_tables(sec, rows, first=2 if any(t.caption.startswith("Error band") for t in sec.tables) else 1)
+    for t in sec.tables:  # the runs measured on a shared machine, whatever else the summary leaves out
+        if t.caption.startswith(f"{fmt.SHARED} Runs measured on a shared machine"):
+            out += ["", f"**{md_escape(t.caption)}**", ""] + md_table(t.frame, rows)
+    return out
 
 
 SECTION = Spec("methodology", "Methodology", build, markdown)

@@ -1,0 +1,58 @@
+"""Runs measured on a shared machine (co-tenancy) in the report: § on their label wherever it appears, the
+reason on the headline card, a note, and a Methodology table with the reasons — in the HTML and the Markdown."""
+
+from __future__ import annotations
+
+import html as htmlmod
+import re
+
+from test_report_render import check_page, section_text
+
+from greenbench.report import build_report
+from greenbench.report import data as rd
+
+REASON = "other processes used 48% of the machine's CPU during train (threshold 10%)"
+
+
+def shared(rec: dict) -> dict:
+    rec["cotenancy"] = {"contaminated": True, "max_other_share": 0.48, "worst_phase": "train", "threshold": 0.1,
+                        "reason": REASON}
+    return rec
+
+
+def quiet(rec: dict) -> dict:
+    rec["cotenancy"] = {"contaminated": False, "max_other_share": 0.01, "worst_phase": "train", "threshold": 0.1,
+                        "reason": None}
+    return rec
+
+
+def _text(html: str) -> str:
+    return htmlmod.unescape(" ".join(re.sub(r"<[^>]+>", " ", html).split()))
+
+
+def test_a_shared_run_is_marked_with_its_reason(make_record, write_records, tmp_path):
+    d = write_records([shared(make_record(seed=0, accuracy=0.97)), quiet(make_record(seed=1, accuracy=0.95))])
+    res = rd.load([d])
+    labels = dict(zip(res.df["seed"].astype(int), res.df["label"]))
+    assert labels[0].endswith(" §") and not labels[1].endswith("§")
+
+    page = build_report([d], out=tmp_path / "r.html").read_text(encoding="utf-8")
+    check_page(page)
+    head = _text(section_text(page, "headline"))
+    assert f"§ measured while other processes shared the machine: {REASON}" in head  # the best run is the shared one
+    assert "§ 1 of 2 runs were measured while other processes shared the machine" in head
+    method = _text(section_text(page, "methodology"))
+    assert "§ Runs measured on a shared machine (co-tenancy)" in method
+    assert REASON in method and "48.00 %" in method
+
+    md = build_report([d], out=tmp_path / "r.md", fmt="md").read_text(encoding="utf-8")
+    assert "**§ Runs measured on a shared machine (co-tenancy)**" in md
+    assert REASON in md and "1 of 2 runs were measured while other processes shared the machine" in md
+
+
+def test_quiet_and_older_runs_carry_no_mark(make_record, write_records, tmp_path):
+    d = write_records([quiet(make_record(seed=0)), make_record(seed=1)])  # seed 1: a record from before co-tenancy
+    res = rd.load([d])
+    assert not res.df["label"].str.contains("§").any() and not res.df["shared_machine"].any()
+    page = build_report([d], out=tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "shared the machine" not in _text(page)
