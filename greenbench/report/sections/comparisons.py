@@ -196,6 +196,33 @@ def _h2h_note(h2h: list[dict[str, Any]]) -> str:
     return note
 
 
+def _side_conditions(runs: pd.DataFrame) -> dict[str, Any]:
+    """What a side's runs ran under, beyond their configuration: threads, loop style, shared machine."""
+    def values(col: str) -> tuple[str, ...]:
+        if col not in runs:
+            return ()
+        return tuple(sorted({str(int(v)) if fmt.finite(v) else str(v) for v in runs[col].dropna()}))
+
+    shared = int(runs["shared_machine"].sum()) if "shared_machine" in runs else 0
+    return {"threads": values("threads"), "loop": values("loop"), "shared": shared, "runs": len(runs)}
+
+
+def conditions(df: pd.DataFrame, factor: str, level: str, reference: str) -> str:
+    """How the two sides of a head-to-head differ in threads, loop style or co-tenancy ('' when they do not)."""
+    runs = rd.primary(df)
+    if factor not in runs:
+        return ""
+    a = _side_conditions(runs[runs[factor].astype(str) == level])
+    b = _side_conditions(runs[runs[factor].astype(str) == reference])
+    out = []
+    for key, name in (("threads", "threads"), ("loop", "loop")):
+        if a[key] and b[key] and a[key] != b[key]:
+            out.append(f"{name} {'/'.join(a[key])} vs {'/'.join(b[key])}")
+    if a["shared"] or b["shared"]:
+        out.append(f"{fmt.SHARED} shared machine: {a['shared']} of {a['runs']} vs {b['shared']} of {b['runs']} runs")
+    return "; ".join(out)
+
+
 def build(inp: Inputs, sec: Section) -> None:
     res, agg, eu, cu, with_figures = inp.res, inp.agg, inp.eu, inp.cu, inp.with_figures
     if agg.empty:
@@ -226,15 +253,21 @@ def build(inp: Inputs, sec: Section) -> None:
                     "energy": _energy_ratio(r, "energy"),
                     "CO₂": _energy_ratio(r, "co2"),
                     "accuracy": f"{r['accuracy_pp']:+.2f} pp" if fmt.finite(r["accuracy_pp"]) else fmt.NA,
+                    "sides differ in": conditions(res.df, r["factor"], r["level"], r["reference"]) or "—",
                 }
                 for r in h2h
             ]
         )
+        note = _h2h_note(h2h)
+        if (t["sides differ in"] != "—").any():
+            note += (" 'Sides differ in' names what the two sides ran under beyond the factor — intra-op threads, "
+                     f"loop style, runs measured on a shared machine ({fmt.SHARED}) — which can move time and energy "
+                     "as much as the factor itself.")
         sec.tables.append(
             Table(
                 t,
                 caption="Head to head: one factor changed, everything else equal",
-                note=_h2h_note(h2h),
+                note=note,
             )
         )
     rows = []
