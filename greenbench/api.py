@@ -176,8 +176,9 @@ def results_dir_for(suite: Suite, results_dir: str | Path | None = None) -> Path
     return path
 
 
-def make_dispatcher(executor: str = "local", address: str | None = None) -> Any:
-    """The dispatcher of ``executor``: local worker processes, or the Ray cluster at ``address``."""
+def make_dispatcher(executor: str = "local", address: str | None = None, *, node_retries: int = 1) -> Any:
+    """The dispatcher of ``executor``: local worker processes, or the Ray cluster at ``address`` (a workload
+    whose node is lost is retried ``node_retries`` times on another node)."""
     if executor not in ("local", "ray"):
         raise UserError(f"--executor {executor!r}: not one of: local, ray")
     if address is not None and executor != "ray":
@@ -185,7 +186,7 @@ def make_dispatcher(executor: str = "local", address: str | None = None) -> Any:
     if executor == "ray":
         from greenbench.runner.ray_dispatcher import RayDispatcher
 
-        return RayDispatcher(address)
+        return RayDispatcher(address, retries=node_retries)
     from greenbench.runner.local import LocalDispatcher
 
     return LocalDispatcher()
@@ -222,7 +223,7 @@ def run_suite(
         suite,
         runs,
         results_dir=results_dir_for(suite, results_dir),
-        dispatcher=make_dispatcher(executor or suite.runner.executor, address),
+        dispatcher=make_dispatcher(executor or suite.runner.executor, address, node_retries=suite.runner.node_retries),
         rerun=rerun,
         console=console,
         quiet=quiet,

@@ -56,13 +56,16 @@ NS=$(readlink /proc/$$/ns/net)
 echo "$NS" >{workdir}/netns
 cleanup() {{
   trap - EXIT INT TERM
-  for sig in TERM KILL; do
+  for round in 1 2 3 4 5 6 7 8 9 10; do  # until none is left: a dying process may start another
+    sig=KILL; [ $round = 1 ] && sig=TERM
+    left=0
     for p in /proc/[0-9]*; do
       pid=${{p#/proc/}}
       [ "$pid" = "$$" ] && continue
-      [ "$(readlink $p/ns/net 2>/dev/null)" = "$NS" ] && kill -$sig "$pid" 2>/dev/null
+      if [ "$(readlink $p/ns/net 2>/dev/null)" = "$NS" ]; then kill -$sig "$pid" 2>/dev/null && left=1; fi
     done
-    [ $sig = TERM ] && sleep 2
+    [ $left = 0 ] && break
+    sleep 1
   done
 }}
 trap cleanup EXIT
@@ -73,17 +76,7 @@ ns_pids | sort >{workdir}/head-pids
 {_start(WORKER_NODE, False, worker_env)} >{workdir}/ray-worker.log 2>&1 || {{ echo "ray worker failed"; cat {workdir}/ray-worker.log; exit 91; }}
 ns_pids | sort | comm -13 {workdir}/head-pids - >{workdir}/worker-pids  # the worker node's daemons (raylet, agents)
 # kill_worker_node: SIGKILL the worker node's daemons and everything they started (its actors and their workers)
-kill_worker_node() {{
-  for victim in $(cat {workdir}/worker-pids); do
-    for p in /proc/[0-9]*; do
-      pid=${{p#/proc/}}; anc=$pid
-      while [ -n "$anc" ] && [ "$anc" != 1 ] && [ "$anc" != 0 ]; do
-        if [ "$anc" = "$victim" ]; then echo $pid; break; fi
-        anc=$(awk '{{print $4}}' /proc/$anc/stat 2>/dev/null)
-      done
-    done
-  done | sort -u | xargs -r kill -9
-}}
+kill_worker_node() {{ {sys.executable} {Path(__file__).resolve()} kill-tree $(cat {workdir}/worker-pids); }}
 # wait_for GLOB: until a file matches (10 min at most)
 wait_for() {{ i=0; while [ $i -lt 1200 ]; do for f in $1; do [ -e "$f" ] && return 0; done; sleep 0.5; i=$((i+1)); done; return 1; }}
 # nodes_runners: greenbench processes on the cluster (node runners, their framework workers), one per line
@@ -124,3 +117,33 @@ def leftover_processes(workdir: Path) -> list[str]:
             continue
         out.append(f"{proc.name}: {cmd[:200]}")
     return out
+
+
+def _kill_tree(roots: list[int]) -> None:
+    """SIGKILL ``roots`` and all their descendants, found in one pass over /proc (fast: the test's timing matters)."""
+    import signal
+
+    children: dict[int, list[int]] = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(proc.name))
+    todo, victims = list(roots), []
+    while todo:
+        pid = todo.pop()
+        victims.append(pid)
+        todo += children.get(pid, [])
+    for pid in victims:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["kill-tree"]:
+    _kill_tree([int(a) for a in sys.argv[2:]])

@@ -212,6 +212,8 @@ class RunnerConfig(_Strict):
     # Where the runs execute: worker processes on this machine, or the nodes of a Ray cluster (--executor).
     # Not part of a run's configuration (excluded from records and ids): a run resumes across executors.
     executor: Literal["local", "ray"] = Field("local", exclude=True)
+    # --executor ray: how often a workload whose node was lost is retried on another node (0: never).
+    node_retries: int = Field(1, ge=0, le=10, exclude=True)
     timeout_s: float = Field(3600.0, gt=0)
     inference_batch: int = Field(1000, ge=1)
     latency_samples: int = Field(200, ge=10, le=100000)

@@ -160,6 +160,10 @@ def test_the_suite_can_choose_the_executor_and_address_needs_ray(tmp_path: Path)
     out = subprocess.run([sys.executable, "-m", "greenbench", "validate", str(path)], capture_output=True, text=True,
                          timeout=120, cwd=ROOT)
     assert out.returncode == 2 and "runner.executor" in out.stderr, out.stdout + out.stderr
+    path.write_text(_suite(tmp_path).read_text().replace("runner: {", "runner: {node_retries: -1, "))
+    out = subprocess.run([sys.executable, "-m", "greenbench", "validate", str(path)], capture_output=True, text=True,
+                         timeout=120, cwd=ROOT)
+    assert out.returncode == 2 and "runner.node_retries" in out.stderr, out.stdout + out.stderr
     out = subprocess.run([sys.executable, "-m", "greenbench", "run", str(_suite(tmp_path)), "--address", "127.0.0.1:1",
                           "--results", str(tmp_path / "r")], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert out.returncode == 2 and "--address names a Ray cluster" in out.stderr, out.stdout + out.stderr
@@ -209,13 +213,14 @@ sleep 3; node_runners >>{out}/left.txt
 @needs_ray
 def test_a_node_lost_mid_run_fails_its_runs_and_they_are_retried_on_the_other_node(tmp_path: Path,
                                                                                   mnist_dir: Path) -> None:
-    suite = _suite(tmp_path, epochs=2)
+    suite = _suite(tmp_path, epochs=3)
     results = tmp_path / "results"
     out = tmp_path / "out"
     out.mkdir()
     driver = f"""{GREENBENCH} run {suite} --results {results} --executor ray --address {ADDRESS} >{out}/run.out 2>&1 &
 D=$!
 wait_for '{results}/*.json' || {{ echo "no record appeared"; exit 71; }}
+sleep 2  # the worker node is mid-workload now (its first, or the next it took at once)
 kill_worker_node
 wait $D; echo "rc=$?" >{out}/run.rc
 """
