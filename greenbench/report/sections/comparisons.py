@@ -241,7 +241,8 @@ def build(inp: Inputs, sec: Section) -> None:
     ) + (f" For energy, {dom}." if dom else "")
     if with_figures and (img := figure(agg, axes, eu, cu, caption)):
         sec.figures.append(img)
-    h2h = [r for f in ("backend", "model", "optimizer", "device", "machine") for r in head_to_head(agg, f)]
+    # "loop": idiomatic vs parity per framework — the convenience cost of the loop users write (issue 13)
+    h2h = [r for f in ("backend", "model", "optimizer", "device", "loop", "machine") for r in head_to_head(agg, f)]
     if h2h:
         t = pd.DataFrame(
             [
@@ -259,6 +260,10 @@ def build(inp: Inputs, sec: Section) -> None:
             ]
         )
         note = _h2h_note(h2h)
+        if any(r["factor"] == "loop" for r in h2h):
+            note += (" loop: the framework's idiomatic loop (Keras compile + fit, a torch DataLoader loop) against "
+                     "greenbench's shared-schedule parity loop, from the same weights and data — what a user "
+                     "pays, in time and energy, for writing the loop the usual way.")
         if (t["sides differ in"] != "—").any():
             note += (" 'Sides differ in' names what the two sides ran under beyond the factor — intra-op threads, "
                      f"loop style, runs measured on a shared machine ({fmt.SHARED}) — which can move time and energy "

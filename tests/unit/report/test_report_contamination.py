@@ -77,3 +77,20 @@ def test_head_to_head_says_when_the_sides_ran_under_different_conditions(make_re
     comp = _text(section_text(page, "comparisons"))
     assert "sides differ in" in comp and "threads 2 vs 1; § shared machine: 0 of 2 vs 2 of 2 runs" in comp
     assert "which can move time and energy as much as the factor itself" in comp
+
+
+def test_the_loop_styles_convenience_cost_is_a_head_to_head_row(make_record, write_records, tmp_path):
+    recs = []
+    for seed in (0, 1):
+        recs.append(quiet(make_record(seed=seed, train_s=10.0, kwh=1e-4)))
+        idiom = quiet(make_record(seed=seed, train_s=20.0, kwh=2e-4))
+        idiom["config"]["loop"] = "idiomatic"
+        idiom["run_id"] += "-idiomatic"
+        idiom["workload_id"] += "-idiomatic"
+        recs.append(idiom)
+    d = write_records(recs)
+    page = build_report([d], out=tmp_path / "r.html").read_text(encoding="utf-8")
+    comp = _text(section_text(page, "comparisons"))
+    # levels in name order: idiomatic is the reference, parity trains in half its time and energy
+    assert re.search(r"loop parity vs idiomatic 1 ×0\.50 ×0\.50", comp), comp
+    assert "what a user pays, in time and energy, for writing the loop the usual way" in comp
