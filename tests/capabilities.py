@@ -1,6 +1,7 @@
 """Capabilities a run of the tests promises: where promised, a missing one fails instead of skipping.
 
-A test that needs something outside Python (headless Chromium, Debian's Fashion-MNIST) is marked
+A test that needs something outside Python (headless Chromium, Debian's Fashion-MNIST, a Ray cluster on
+loopback: Ray installed, root and a network namespace of its own) is marked
 ``@pytest.mark.requires("chromium")`` and skips, with its reason, where that is absent — on a
 contributor's laptop, say. CI installs those things and lists them in ``GREENBENCH_TEST_REQUIRE``
 (comma-separated): there a skip of such a test is a failure, so a green CI cannot hide a report that
@@ -14,7 +15,7 @@ from typing import Any
 
 import pytest
 
-CAPABILITIES = ("chromium", "fashion-mnist")
+CAPABILITIES = ("chromium", "fashion-mnist", "ray")
 
 
 def required() -> set[str]:

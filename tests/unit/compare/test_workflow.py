@@ -29,8 +29,16 @@ def _uses(job: dict) -> list[str]:
 def test_triggers_and_jobs(wf):
     on = wf.get("on", wf.get(True))  # YAML 1.1 reads a bare `on` key as True
     assert {"push", "pull_request"} <= set(on)
-    assert set(wf["jobs"]) == {"bench", "compare"}
+    assert set(wf["jobs"]) == {"bench", "compare", "ray"}
     assert wf["jobs"]["compare"]["needs"] == "bench"
+
+
+def test_the_ray_job_installs_the_extra_and_runs_the_cluster_tests_as_root(wf):
+    ray = wf["jobs"]["ray"]
+    script = "\n".join(_runs(ray))
+    assert 'pip install -e ".[dev,ray]"' in script
+    assert "sudo -E" in script and "tests/e2e/test_ray.py" in script  # network namespaces need root
+    assert (ROOT / "tests" / "e2e" / "test_ray.py").is_file()
 
 
 def test_bench_matrix_installs_cpu_torch_runs_smoke_and_uploads(wf):
