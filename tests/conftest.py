@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import copy
 import os
+import subprocess
+import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -37,6 +39,19 @@ os.environ["GREENBENCH_IDLE_BASELINE_S"] = "0"
 # check runs a busy neighbour on purpose), and each workload would wait up to runner.quiet_wait_s. The policy's
 # own tests opt back in the same way.
 os.environ["GREENBENCH_QUIET_WAIT_S"] = "0"
+
+
+@pytest.fixture
+def busy_neighbour() -> Iterator[subprocess.Popen]:
+    """A real busy-loop process (``python -c "while True: pass"``), killed after the test. It is the test's child:
+    outside the process tree of a ``greenbench run`` the test starts, and a test that measures its own tree
+    chooses that tree's root."""
+    proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -230,6 +230,25 @@ def draw(ax: Any, x: Any, y: Any, *, xerr: Any = None, yerr: Any = None, gid: st
     return cont
 
 
+def draw_method_interval(ax: Any, frame: Any, metric: str, mean: Any, y: Any, *, scale: float = 1.0,
+                         gid: str = "", **kw: Any) -> Any:
+    """Horizontal method-interval bars of ``metric`` for the rows of an aggregate ``frame`` (its
+    ``<metric>_method_low`` / ``_method_high``) at bar positions ``y`` around ``mean``; None when none is known."""
+    import numpy as np
+    import pandas as pd
+
+    if f"{metric}_method_low" not in frame:
+        return None
+    mlo = pd.to_numeric(frame[f"{metric}_method_low"], errors="coerce").to_numpy() * scale
+    mhi = pd.to_numeric(frame[f"{metric}_method_high"], errors="coerce").to_numpy() * scale
+    mean, y = np.asarray(mean, dtype=float), np.asarray(y, dtype=float)
+    ok = np.isfinite(mlo) & np.isfinite(mhi) & np.isfinite(mean)
+    if not ok.any():
+        return None
+    xerr = np.vstack([np.maximum(mean[ok] - mlo[ok], 0), np.maximum(mhi[ok] - mean[ok], 0)])
+    return draw(ax, mean[ok], y[ok], xerr=xerr, gid=gid, **kw)
+
+
 def count_method_bars(fig: Any) -> int:
     """How many method-interval error-bar containers a figure holds (before it is encoded)."""
     from matplotlib.container import ErrorbarContainer

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
-from typing import Iterator
 
 import psutil
 import pytest
@@ -30,17 +28,6 @@ training: {{epochs: 1, batch_size: 64}}
 energy: {{enabled: false}}
 runner: {{latency_samples: 10, inference_batch: 100, cotenancy_threshold: {threshold}}}
 """
-
-
-@pytest.fixture
-def busy_neighbour() -> Iterator[subprocess.Popen]:
-    """A busy loop started by the test, so outside the run's process tree (the CLI's driver and its workers)."""
-    proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
-    try:
-        yield proc
-    finally:
-        proc.kill()
-        proc.wait()
 
 
 def _run(tmp_path: Path, threshold: float, *args: str, env: dict[str, str] | None = None,

@@ -104,18 +104,7 @@ def figure(
                 err = np.vstack([np.where(np.isfinite(lo), mean - lo, 0), np.where(np.isfinite(hi), hi - mean, 0)])
                 color = plot.backend_color(b, backends)
                 if m in ("total_energy_kwh", "total_co2_kg"):
-                    mlo = pd.to_numeric(sub[f"{m}_method_low"], errors="coerce").to_numpy() * scale
-                    mhi = pd.to_numeric(sub[f"{m}_method_high"], errors="coerce").to_numpy() * scale
-                    ok = np.isfinite(mlo) & np.isfinite(mhi) & np.isfinite(mean)
-                    if ok.any():
-                        bounds.draw(
-                            ax,
-                            mean[ok],
-                            y[ok],
-                            xerr=np.vstack([np.maximum(mean[ok] - mlo[ok], 0), np.maximum(mhi[ok] - mean[ok], 0)]),
-                            gid=f"{m}-{b}",
-                            zorder=3,
-                        )
+                    bounds.draw_method_interval(ax, sub, m, mean, y, scale=scale, gid=f"{m}-{b}", zorder=3)
                 if m == "test_accuracy":
                     ax.errorbar(
                         mean,

@@ -41,19 +41,8 @@ def figure(agg: pd.DataFrame, e_unit: tuple[str, float], caption: str = "") -> p
                 alpha=0.88,
                 error_kw={"capsize": 2.5, "lw": 1.0},
             )
-            if m == "energy_to_target_kwh" and f"{m}_method_low" in d:
-                mlo = pd.to_numeric(d[f"{m}_method_low"], errors="coerce").to_numpy() * scale
-                mhi = pd.to_numeric(d[f"{m}_method_high"], errors="coerce").to_numpy() * scale
-                ok = np.isfinite(mlo) & np.isfinite(mhi) & np.isfinite(mean)
-                if ok.any():
-                    bounds.draw(
-                        ax,
-                        mean[ok],
-                        y[ok],
-                        xerr=np.vstack([np.maximum(mean[ok] - mlo[ok], 0), np.maximum(mhi[ok] - mean[ok], 0)]),
-                        gid=m,
-                        zorder=3,
-                    )
+            if m == "energy_to_target_kwh":
+                bounds.draw_method_interval(ax, d, m, mean, y, scale=scale, gid=m, zorder=3)
             est = m == "energy_to_target_kwh" and bool(d["estimated"].any())
             ax.set_title(title + (f" {fmt.EST}" if est else ""))
             ax.grid(axis="y", visible=False)

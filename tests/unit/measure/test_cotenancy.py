@@ -7,15 +7,14 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from typing import Any, Iterator
+from typing import Any
 
 import psutil
 import pytest
 
-from greenbench.measure.cotenancy import MIN_JUDGED_S, CoTenancy, tree_cpu_s, verdict
+from greenbench.measure.cotenancy import MIN_JUDGED_S, CoTenancy, verdict
 from greenbench.measure.phases import PhaseRecorder
 
-BUSY = [sys.executable, "-c", "while True: pass"]
 
 
 class Counters:
@@ -70,17 +69,6 @@ def test_short_windows_are_recorded_but_not_judged() -> None:
 def test_another_process_on_the_gpu_contaminates() -> None:
     v = verdict({"train": phase(0.0, gpu=2)}, threshold=0.1)
     assert v["contaminated"] is True and v["reason"] == "another process used a GPU during train"
-
-
-@pytest.fixture
-def busy_neighbour() -> Iterator[subprocess.Popen]:
-    """A real busy loop outside this process's tree? It is a child; the tests choose the tree's root."""
-    proc = subprocess.Popen(BUSY)
-    try:
-        yield proc
-    finally:
-        proc.kill()
-        proc.wait()
 
 
 def _cpu_s(proc: subprocess.Popen) -> float:

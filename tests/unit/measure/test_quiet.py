@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from typing import Iterator
 
 import psutil
 import pytest
@@ -64,16 +63,6 @@ def test_the_wait_bound_can_be_set_per_machine(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("GREENBENCH_QUIET_WAIT_S", "soon")
     with pytest.raises(UserError, match=r"^GREENBENCH_QUIET_WAIT_S='soon': give a number of seconds >= 0"):
         quiet_wait_s(30.0)
-
-
-@pytest.fixture
-def busy_neighbour() -> Iterator[subprocess.Popen]:
-    proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
-    try:
-        yield proc
-    finally:
-        proc.kill()
-        proc.wait()
 
 
 def test_a_real_probe_sees_a_busy_neighbour(busy_neighbour: subprocess.Popen) -> None:
