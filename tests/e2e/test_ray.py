@@ -32,12 +32,12 @@ SUITE = """\
 name: ray-mini
 data: {dataset: mnist, train_samples: 1000, test_samples: 200, validation_samples: 0}
 matrix:
-  backend: [torch, tensorflow]
+  backend: %(backends)s
   model: [mlp, cnn]
   device: [cpu]
   optimizer: [adam]
   compression: [none, int8-dynamic]
-  seed: [0]
+  seed: %(seeds)s
 models:
   mlp: {hidden: [32]}
   cnn: {channels: [4, 8], dense: 16}
@@ -47,9 +47,12 @@ runner: {timeout_s: 600, latency_samples: 10}
 """
 
 
-def _suite(tmp_path: Path, epochs: int = 1) -> Path:
+def _suite(tmp_path: Path, epochs: int = 1, *, torch_only: bool = False) -> Path:
+    """Four workloads, eight runs: both frameworks (mlp, cnn), or — for the fault tests, which start the
+    driver up to three times — torch alone with two seeds, so that no node imports TensorFlow each time."""
     path = tmp_path / "ray-mini.yaml"
-    path.write_text(SUITE % {"epochs": epochs})
+    backends, seeds = ("[torch]", "[0, 1]") if torch_only else ("[torch, tensorflow]", "[0]")
+    path.write_text(SUITE % {"epochs": epochs, "backends": backends, "seeds": seeds})
     return path
 
 
@@ -177,7 +180,7 @@ def test_the_suite_can_choose_the_executor_and_address_needs_ray(tmp_path: Path)
 @needs_ray
 def test_ctrl_c_or_sigterm_on_the_driver_interrupts_cancels_the_ray_work_and_the_same_command_resumes(
         tmp_path: Path, mnist_dir: Path) -> None:
-    suite = _suite(tmp_path, epochs=2)
+    suite = _suite(tmp_path, epochs=2, torch_only=True)
     results = tmp_path / "results"
     args = f"run {suite} --results {results} --executor ray --address {ADDRESS}"
     out = tmp_path / "out"
@@ -217,7 +220,7 @@ sleep 3; node_runners >>{out}/left.txt
 @needs_ray
 def test_a_node_lost_mid_run_fails_its_runs_and_they_are_retried_on_the_other_node(tmp_path: Path,
                                                                                   mnist_dir: Path) -> None:
-    suite = _suite(tmp_path, epochs=3)
+    suite = _suite(tmp_path, epochs=3, torch_only=True)
     results = tmp_path / "results"
     out = tmp_path / "out"
     out.mkdir()

@@ -226,13 +226,19 @@ def test_misuse_is_reported() -> None:
 
 # --------------------------------------------------------------------------- with energy
 def test_energy_per_phase_and_per_epoch_with_the_suite_config(sensors: Sensors) -> None:
-    cfg = EnergyConfig(country="FRA", measure_power_secs=0.1, min_phase_s=0.25)
+    # min_samples=1: the low-confidence flag below is the duration rule's alone. Under load codecarbon's
+    # sampler thread may get fewer than the default 3 samples into a 0.3 s window (seen 2 times in 20
+    # flake-check runs), which would flag the long epoch too; the sample rule has its own test.
+    cfg = EnergyConfig(country="FRA", measure_power_secs=0.1, min_phase_s=0.25, min_samples=1)
+    outer: dict[int, tuple[float, float]] = {}
     with PhaseRecorder(cfg) as rec:
         assert rec.meter is not None and rec.meter.available, rec.meter and rec.meter.reason
         with rec.phase("train"):
             for epoch in (1, 2):
+                t0 = time.perf_counter()
                 with rec.phase(f"train/epoch-{epoch}"):
                     busy(0.3 if epoch == 1 else 0.1)
+                outer[epoch] = (t0, time.perf_counter())
         got = rec.take()
     train, e1, e2 = (got[k]["energy"] for k in ("train", "train/epoch-1", "train/epoch-2"))
     cpu = train["provenance"]["cpu"]
@@ -240,8 +246,12 @@ def test_energy_per_phase_and_per_epoch_with_the_suite_config(sensors: Sensors) 
     assert train["energy_source"] == sensors.energy_source(cpu) and train["country"] == "FRA"
     assert e1["total_kwh"] > 0 and e2["total_kwh"] > 0
     assert e1["total_kwh"] + e2["total_kwh"] <= train["total_kwh"]
-    assert e1["duration_s"] == pytest.approx(got["train/epoch-1"]["wall_s"], abs=0.01)
+    for epoch, e in ((1, e1), (2, e2)):
+        # the energy window wraps the timed window, inside the phase's own boundaries (however busy the machine)
+        wall = got[f"train/epoch-{epoch}"]["wall_s"]
+        assert wall <= e["duration_s"] <= outer[epoch][1] - outer[epoch][0]
     assert e1["low_confidence"] is False and e2["low_confidence"] is True  # 0.1 s < min_phase_s 0.25
+    assert e2["low_confidence_reason"].startswith("window of ") and "shorter than 0.25 s" in e2["low_confidence_reason"]
     assert leftover_threads() == []
 
 
