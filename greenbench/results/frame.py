@@ -224,41 +224,37 @@ def _interval(entry: dict[str, Any] | None) -> dict[str, Any] | None:
     return entry.get("interval") or energy_interval(entry)
 
 
-def _scaled(value: Any, entry: dict[str, Any] | None) -> tuple[Any, Any]:
+def _scaled(value: Any, entry: dict[str, Any] | None, iv: dict[str, Any] | None) -> tuple[Any, Any]:
     """Bounds of a figure derived from one window's energy (per 1k images, to target): the window's own factors."""
-    iv = _interval(entry)
     total = (entry or {}).get("total_kwh")
     if value is None or not iv or not total:
         return None, None
     return value * iv["total_kwh"][0] / total, value * iv["total_kwh"][1] / total
 
 
+def _sum_bounds(bounds: list[Any]) -> tuple[float, float] | None:
+    return (sum(b[0] for b in bounds), sum(b[1] for b in bounds)) if bounds and all(bounds) else None
+
+
 def _bounds(row: dict[str, Any], phases: dict[str, Any], energies: list[dict[str, Any]]) -> dict[str, Any]:
     """The ``_low`` / ``_high`` columns of :data:`BOUNDED_COLUMNS`."""
+    train, inference = _get(phases, "train", "energy"), _get(phases, "inference", "energy")
+    train_iv, inference_iv = _interval(train), _interval(inference)
+    compress_iv = _interval(_get(phases, "compress", "energy"))
+    ivs = [_interval(e) for e in energies if e.get("total_kwh") is not None]
+    whole = all(ivs)  # every metered window has an interval: the run's totals can be bounded
+    bounds = {
+        "train_energy_kwh": train_iv and train_iv["total_kwh"],
+        "train_co2_kg": train_iv and train_iv["co2_kg"],
+        "compress_energy_kwh": compress_iv and compress_iv["total_kwh"],
+        "total_energy_kwh": _sum_bounds([i["total_kwh"] for i in ivs]) if whole else None,
+        "total_co2_kg": _sum_bounds([i["co2_kg"] for i in ivs]) if whole else None,
+        "energy_to_target_kwh": _scaled(row.get("energy_to_target_kwh"), train, train_iv),
+        "inference_energy_kwh_per_1k": _scaled(row.get("inference_energy_kwh_per_1k"), inference, inference_iv),
+    }
     out: dict[str, Any] = {}
-
-    def put(column: str, bounds: tuple[Any, Any] | list[Any] | None) -> None:
-        out[f"{column}_low"], out[f"{column}_high"] = (bounds[0], bounds[1]) if bounds else (None, None)
-
-    for phase, column in (("train", "train"), ("compress", "compress")):
-        iv = _interval(_get(phases, phase, "energy"))
-        if column == "train":
-            put("train_energy_kwh", iv and iv["total_kwh"])
-            put("train_co2_kg", iv and iv["co2_kg"])
-        else:
-            put("compress_energy_kwh", iv and iv["total_kwh"])
-    metered = [e for e in energies if e.get("total_kwh") is not None]
-    ivs = [_interval(e) for e in metered]
-    if metered and all(ivs):
-        put("total_energy_kwh", (sum(i["total_kwh"][0] for i in ivs), sum(i["total_kwh"][1] for i in ivs)))
-        co2 = [i["co2_kg"] for i in ivs]
-        put("total_co2_kg", (sum(c[0] for c in co2), sum(c[1] for c in co2)) if all(co2) else None)
-    else:
-        put("total_energy_kwh", None)
-        put("total_co2_kg", None)
-    put("energy_to_target_kwh", _scaled(row.get("energy_to_target_kwh"), _get(phases, "train", "energy")))
-    put("inference_energy_kwh_per_1k", _scaled(row.get("inference_energy_kwh_per_1k"),
-                                                _get(phases, "inference", "energy")))
+    for column, b in bounds.items():
+        out[f"{column}_low"], out[f"{column}_high"] = (b[0], b[1]) if b else (None, None)
     return out
 
 

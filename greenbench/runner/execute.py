@@ -188,9 +188,7 @@ class WorkloadExecutor:
         max_wait = quiet_wait_s(runner.quiet_wait_s)
         if max_wait <= 0 and not runner.require_quiet:
             return {}
-        seen = wait_until_quiet(threshold=runner.cotenancy_threshold, max_wait_s=max_wait,
-                                require=runner.require_quiet)
-        return seen
+        return wait_until_quiet(threshold=runner.cotenancy_threshold, max_wait_s=max_wait, require=runner.require_quiet)
 
     def _run_measured(self, specs: list[RunSpec], meter: Any, record: Any) -> Iterator[dict[str, Any]]:
         backend, first = self.backend, specs[0]
