@@ -33,11 +33,6 @@ SAMPLE_SEED = 20240601  # fixed: every run, both backends, shows the same images
 WARMUP_PREDICTIONS = 5
 
 
-# The inference window repeats its pass over the test set until it is long enough to meter (see
-# inference_window_s); this bounds the repeats for a test set so small that a pass takes no measurable time.
-MAX_INFERENCE_PASSES = 10_000
-
-
 def inference_window_s(energy: Any) -> float:
     """How long the inference window runs: at least 1 s, ``energy.min_phase_s``, and — with energy metered —
     long enough for ``energy.min_samples`` power samples (MLPerf Power's reference is 60 at >= 1 Hz)."""
@@ -45,6 +40,22 @@ def inference_window_s(energy: Any) -> float:
     if getattr(energy, "enabled", True):
         seconds = max(seconds, (int(energy.min_samples) + 1) * float(energy.measure_power_secs))
     return seconds
+
+
+def throughput(model: Any, x: np.ndarray, batch: int, min_s: float) -> tuple[int, float]:
+    """Predict the test set in batches of ``batch``, pass after pass, until at least ``min_s`` seconds passed.
+
+    The bound is time alone, never a pass count: a small test set on a fast machine takes tens of
+    microseconds a pass, and a pass cap ended such windows short of ``min_s`` (0.87 s of 1 s measured
+    here for 100 images against a 2 s window), too short to meter or to judge for co-tenancy."""
+    images, t0 = 0, time.perf_counter()
+    while True:
+        for i in range(0, len(x), batch):
+            model.predict(x[i : i + batch])
+            images += len(x[i : i + batch])
+        elapsed = time.perf_counter() - t0
+        if elapsed >= min_s:
+            return images, elapsed
 
 
 def sample_indices(n_test: int) -> np.ndarray:
@@ -135,17 +146,6 @@ class WorkloadExecutor:
         ms = np.asarray(times) * 1000.0
         return float(np.percentile(ms, 50)), float(np.percentile(ms, 95))
 
-    def _throughput(self, model: CompressedModel, x: np.ndarray, batch: int, min_s: float) -> tuple[int, float]:
-        """Predict the test set in batches of ``batch`` until at least ``min_s`` seconds passed
-        (at most :data:`MAX_INFERENCE_PASSES` passes: a window still too short is flagged low-confidence)."""
-        images, t0 = 0, time.perf_counter()
-        for _ in range(MAX_INFERENCE_PASSES):
-            for i in range(0, len(x), batch):
-                model.predict(x[i : i + batch])
-                images += len(x[i : i + batch])
-            if time.perf_counter() - t0 >= min_s:
-                break
-        return images, time.perf_counter() - t0
 
     # ------------------------------------------------------------------ the workload
     def run(self, specs: list[RunSpec], log_name: str) -> Iterator[dict[str, Any]]:
@@ -287,7 +287,7 @@ class WorkloadExecutor:
                 with meter.phase("latency"):
                     p50, p95 = self._latency(model, data.x_test, spec.runner.latency_samples)
                 with meter.phase("inference"):
-                    images, seconds = self._throughput(
+                    images, seconds = throughput(
                         model, data.x_test, spec.runner.inference_batch, inference_window_s(spec.energy)
                     )
             except Exception as exc:  # noqa: BLE001 - one broken variant must not cost the others
