@@ -29,6 +29,7 @@ MATRIX_AXES: tuple[str, ...] = (
     "l2",
     "augmentation",
     "loop",
+    "threads",
 )
 #: The axis whose runs are the repeats of one configuration.
 SEED_AXIS = "seed"
@@ -47,9 +48,24 @@ AUGMENTATIONS: tuple[str, ...] = ("none", "shift", "rotate", "shift-rotate")
 LOOPS: tuple[str, ...] = ("parity", "idiomatic")
 DEFAULT_LOOP = "parity"
 
+#: Thread settings: a number of intra-op threads for both frameworks, or ``all``: every core the process may
+#: use. A framework sets its thread pools once per process (TensorFlow refuses a second setting), so each
+#: setting runs in worker processes of its own.
+THREADS_ALL = "all"
+#: OpenMP's wait policy for the workers (``runner.omp_wait_policy``; unset: the OpenMP runtime's default).
+#: ``passive`` threads sleep while they wait for work, ``active`` ones spin: on a shared machine a spinning
+#: thread takes a core from a neighbour, and a neighbour's thread from it.
+OMP_WAIT_POLICIES: tuple[str, ...] = ("passive", "active")
+
 #: Axes added after records existed, with the value every run had before: a run at that value keeps the
 #: run id it had (the axis is left out of its identity) and a record without the key reads as that value.
-AXIS_DEFAULTS: dict[str, object] = {"loop": DEFAULT_LOOP}
+#: (``threads`` is never part of a run's identity: ``training.threads`` carries it, ``null`` for ``all``.)
+AXIS_DEFAULTS: dict[str, object] = {"loop": DEFAULT_LOOP, "threads": THREADS_ALL}
+
+
+def thread_count(setting: int | str) -> int | None:
+    """A ``threads`` axis value as an intra-op thread count: ``None`` for ``all`` (every usable core)."""
+    return None if setting == THREADS_ALL else int(setting)
 
 # --------------------------------------------------------------------------- compression methods
 #: The uncompressed, trained model (the baseline every variant is compared with).
@@ -118,6 +134,8 @@ __all__ = [
     "AXIS_DEFAULTS",
     "DEFAULT_LOOP",
     "LOOPS",
+    "OMP_WAIT_POLICIES",
+    "THREADS_ALL",
     "DEVICES",
     "OPTIMIZERS",
     "COMPRESSION_HELP",
@@ -134,5 +152,6 @@ __all__ = [
     "compression_family",
     "parse_prune",
     "prune_sparsity",
+    "thread_count",
     "validate_compression",
 ]

@@ -143,7 +143,7 @@ def make_record() -> Callable[..., dict[str, Any]]:
                 "per_class_accuracy": per_class,
                 "confusion": [[20 if i == j else 0 for j in range(10)] for i in range(10)],
                 "time_to_target_s": None, "energy_to_target_kwh": None, "target_accuracy": None,
-                "threads": {"intra_op": 2, "inter_op": 1},
+                "threads": {"setting": "all", "intra_op": 2, "inter_op": 1, "omp_wait_policy": "default"},
             }
             rec["history"] = [
                 {"epoch": e, "train_loss": 1.0 / e, "train_accuracy": accuracy - 0.05 / e,

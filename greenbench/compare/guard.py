@@ -115,11 +115,17 @@ def version_messages(base: pd.DataFrame, head: pd.DataFrame) -> list[str]:
     d = _differs(base, head, "os")
     if d:
         out.append(f"operating system differs: base {_join(d[0])}; head {_join(d[1])}")
-    d = _differs(base, head, "threads")
+    d = _differs(base, head, "intra_op_threads")
     if d:
         out.append(
             f"framework thread count differs (base {_join(d[0])}; head {_join(d[1])}): training times are not "
             "comparable"
+        )
+    d = _differs(base, head, "omp_wait_policy")
+    if d:
+        out.append(
+            f"OpenMP wait policy differs (base {_join(d[0])}; head {_join(d[1])}): spinning threads change time and "
+            "energy on a shared machine"
         )
     return out
 

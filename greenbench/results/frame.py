@@ -80,7 +80,9 @@ COLUMNS = [
     "trained_run_id",
     "machine",
     "cpu_model",
-    "threads",
+    "intra_op_threads",
+    "inter_op_threads",
+    "omp_wait_policy",
     "epochs",
     "batch_size",
     "learning_rate",
@@ -151,6 +153,7 @@ def record_to_row(rec: dict[str, Any], source: str = "") -> dict[str, Any]:
         "suite": rec.get("suite"),
         # An axis added later reads as the value every run had before it (a record written then lacks it).
         **{k: cfg.get(k, AXIS_DEFAULTS.get(k)) for k in CONFIG_COLUMNS},
+        "threads": _threads_setting(cfg),
         "status": rec.get("status"),
         "reason": rec.get("reason"),
         "test_accuracy": metrics.get("test_accuracy"),
@@ -192,7 +195,9 @@ def record_to_row(rec: dict[str, Any], source: str = "") -> dict[str, Any]:
         "trained_run_id": comp.get("trained_run_id"),
         "machine": rec.get("machine"),
         "cpu_model": _get(env, "cpu", "model") or env.get("cpu_model"),
-        "threads": _get(metrics, "threads", "intra_op"),
+        "intra_op_threads": _get(metrics, "threads", "intra_op"),
+        "inter_op_threads": _get(metrics, "threads", "inter_op"),
+        "omp_wait_policy": _get(metrics, "threads", "omp_wait_policy"),
         "epochs": _get(cfg, "training", "epochs"),
         "batch_size": _get(cfg, "training", "batch_size"),
         "learning_rate": _get(cfg, "training", "learning_rate"),
@@ -215,6 +220,15 @@ def record_to_row(rec: dict[str, Any], source: str = "") -> dict[str, Any]:
     row["contamination_reason"] = _get(rec, "cotenancy", "reason") if row["contaminated"] else None
     row["max_other_cpu_share"] = _get(rec, "cotenancy", "max_other_share")
     return row
+
+
+def _threads_setting(cfg: dict[str, Any]) -> str:
+    """The threads axis as text (``"all"``, ``"2"``): a record from before the axis has ``training.threads``."""
+    setting = cfg.get("threads")
+    if setting is None:
+        count = _get(cfg, "training", "threads")
+        setting = count if count is not None else AXIS_DEFAULTS["threads"]
+    return str(setting)
 
 
 def _interval(entry: dict[str, Any] | None) -> dict[str, Any] | None:

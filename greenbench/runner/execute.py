@@ -12,6 +12,7 @@ windows the worker's phase hooks run (:mod:`greenbench.runner.hooks`; none in pr
 from __future__ import annotations
 
 import base64
+import os
 import time
 import traceback
 from contextlib import ExitStack
@@ -56,6 +57,13 @@ def throughput(model: Any, x: np.ndarray, batch: int, min_s: float) -> tuple[int
         elapsed = time.perf_counter() - t0
         if elapsed >= min_s:
             return images, elapsed
+
+
+def thread_settings(spec: RunSpec, pools: dict[str, int]) -> dict[str, Any]:
+    """What the run's threads ran under: the threads axis value, the framework's intra- and inter-op pool sizes
+    as it reports them, and OpenMP's wait policy in this worker (``default``: unset, the OpenMP runtime's own)."""
+    wait = os.environ.get("OMP_WAIT_POLICY", "").strip().lower() or "default"
+    return {"setting": spec.threads, **pools, "omp_wait_policy": wait}
 
 
 def sample_indices(n_test: int) -> np.ndarray:
@@ -306,7 +314,7 @@ class WorkloadExecutor:
                 "target_accuracy": target,
                 "time_to_target_s": to_target.get("time_to_target_s"),
                 "energy_to_target_kwh": to_target.get("energy_to_target_kwh"),
-                "threads": backend.threads(),
+                "threads": thread_settings(spec, backend.threads()),
                 "train_samples": int(len(data.y_train)),
                 "val_samples": int(len(data.y_val)),
                 "test_samples": int(len(data.y_test)),

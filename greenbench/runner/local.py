@@ -1,4 +1,5 @@
-"""Local dispatch: one spawned worker process per backend, reused across workloads.
+"""Local dispatch: one spawned worker process per backend (and per thread setting and OpenMP wait policy: a
+:class:`~greenbench.runner.base.WorkerKey`), reused across workloads.
 
 torch and TensorFlow never share a process. A worker that raises, segfaults, runs
 out of memory, hangs past its timeout or is killed costs only the workload in
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from greenbench.errors import UserError
 from greenbench.results.store import ResultStore
-from greenbench.runner.base import Dispatcher, Event
+from greenbench.runner.base import Dispatcher, Event, WorkerKey
 from greenbench.runner.outcome import SuiteOutcome
 from greenbench.runner.records import base_record, now_iso, tail
 from greenbench.suite.plan import RunSpec
@@ -84,14 +85,14 @@ def signals_deferred(signals: tuple[signal.Signals, ...]) -> Iterator[None]:
 
 
 class _Worker:
-    def __init__(self, backend: str, env: dict[str, Any], startup_log: Path | None = None) -> None:
+    def __init__(self, key: WorkerKey, env: dict[str, Any], startup_log: Path | None = None) -> None:
         from greenbench.runner.worker import PARENT_SIGNALS, worker_main
 
         ctx = mp.get_context("spawn")
         self.conn, child = ctx.Pipe()
         log = str(startup_log) if startup_log is not None else None
-        self.proc = ctx.Process(target=worker_main, args=(child, backend, env, log, os.getpid()),
-                                name=f"greenbench-{backend}", daemon=True)
+        self.proc = ctx.Process(target=worker_main, args=(child, key.backend, env, log, os.getpid(), key.process_env()),
+                                name=f"greenbench-{key.name}", daemon=True)
         # Ctrl-C reaches the whole process group, the worker too. Until worker_main ignores them, a
         # starting worker would die of SIGINT with a KeyboardInterrupt traceback on the terminal, so it
         # starts with SIGINT and SIGTERM blocked (the mask survives fork and exec; worker_main ignores,
@@ -139,11 +140,11 @@ class _Worker:
 
 
 class LocalDispatcher(Dispatcher):
-    """Dispatch workload groups to per-backend worker processes on this machine."""
+    """Dispatch workload groups to worker processes on this machine, one per :class:`WorkerKey`."""
 
     def __init__(self, env: dict[str, Any] | None = None) -> None:
         self._env = env
-        self._workers: dict[str, _Worker] = {}
+        self._workers: dict[WorkerKey, _Worker] = {}
         self._log_dir: Path | None = None  # where workers log their start-up (set by warm_up)
         self._starting: list[_Worker] = []  # started (warm_up, or replacing a dead one), not yet known ready
 
@@ -155,10 +156,10 @@ class LocalDispatcher(Dispatcher):
             self._env = fingerprint()
         return self._env
 
-    def _worker(self, backend: str) -> _Worker:
-        w = self._workers.get(backend)
+    def _worker(self, key: WorkerKey) -> _Worker:
+        w = self._workers.get(key)
         if w is None or not w.proc.is_alive():
-            startup_log = self._log_dir / f"worker-{backend}.log" if self._log_dir is not None else None
+            startup_log = self._log_dir / f"worker-{key.name}.log" if self._log_dir is not None else None
             from greenbench.runner.worker import PARENT_SIGNALS
 
             env = self.env
@@ -168,12 +169,12 @@ class LocalDispatcher(Dispatcher):
             # start-up data (the child prints an EOFError traceback). So the handlers wait until the worker
             # is started and registered here, where an interrupt's clean-up finds it.
             with signals_deferred(PARENT_SIGNALS):
-                w = self._workers[backend] = _Worker(backend, env, startup_log)
+                w = self._workers[key] = _Worker(key, env, startup_log)
                 self._starting.append(w)  # importing its framework: execute() waits for it (_await_ready)
         return w
 
-    def warm_up(self, backends: set[str], log_dir: Path | None = None) -> None:
-        """Start a worker per backend at once; they import their frameworks while the caller goes on.
+    def warm_up(self, keys: set[WorkerKey], log_dir: Path | None = None) -> None:
+        """Start a worker per key at once; they import their frameworks while the caller goes on.
 
         The imports (several seconds for TensorFlow) overlap with each other and with the parent's
         own preparation instead of each delaying its first workload; :meth:`execute` waits until
@@ -182,8 +183,8 @@ class LocalDispatcher(Dispatcher):
         if log_dir is not None:
             log_dir.mkdir(parents=True, exist_ok=True)
             self._log_dir = log_dir
-        for b in sorted(backends):
-            self._worker(b)
+        for key in sorted(keys):
+            self._worker(key)
 
     def _await_ready(self, timeout_s: float = 300.0) -> None:
         deadline = time.monotonic() + timeout_s
@@ -201,16 +202,16 @@ class LocalDispatcher(Dispatcher):
         an import is not idle)."""
         self._await_ready()
 
-    def _drop(self, backend: str) -> None:
-        w = self._workers.pop(backend, None)
+    def _drop(self, key: WorkerKey) -> None:
+        w = self._workers.pop(key, None)
         if w is not None:
             w.kill()
 
     def execute(self, group: list[RunSpec], log_path: Path) -> Iterator[Event]:
-        backend = group[0].backend
+        key = WorkerKey.of(group[0])  # a workload's runs share their training, so their threads and wait policy
         timeout = max(r.runner.timeout_s for r in group)
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        w = self._worker(backend)  # a worker replaced after a crash or timeout starts here
+        w = self._worker(key)  # a worker replaced after a crash or timeout starts here
         # No framework import may overlap this group's measured windows, nor count against its timeout.
         self._await_ready()
         pending = {r.run_id: r for r in group}
@@ -250,7 +251,7 @@ class LocalDispatcher(Dispatcher):
         except (BrokenPipeError, EOFError, OSError) as exc:
             failure = f"lost contact with the worker: {exc}"
         if failure is not None:
-            self._drop(backend)
+            self._drop(key)
         elif pending:
             failure = error or "worker finished without recording this run"
         if failure is not None:
@@ -418,20 +419,20 @@ def run_plan(
         signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         warm_up = getattr(dispatcher, "warm_up", None)
-        backends = {r.backend for r in todo if _framework_skip(r) is None}
-        if warm_up is not None and backends:
+        keys = {WorkerKey.of(r) for r in todo if _framework_skip(r) is None}
+        if warm_up is not None and keys:
             if console is not None and not quiet:
                 from greenbench.console import say
 
-                say(console, f"starting workers: {', '.join(sorted(backends))} (importing the frameworks)")
-            warm_up(backends, log_dir=store.root / "logs")
+                say(console, f"starting workers: {', '.join(k.name for k in sorted(keys))} (importing the frameworks)")
+            warm_up(keys, log_dir=store.root / "logs")
         if todo:
             # Before any run: data that cannot be had is one clear error (exit 2), and the workers
             # started above are stopped on the way out.
             from greenbench.data import fetch
 
             fetch(suite.data.dataset, data_dir=suite.data.dir, progress=console is not None and not quiet)
-        if backends and idle.wanted:  # something will be measured: the machine's idle power first
+        if keys and idle.wanted:  # something will be measured: the machine's idle power first
             idle.begin()
         with progress:
             for event in dispatch(dispatcher, feed):

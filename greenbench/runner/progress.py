@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from greenbench.choices import DEFAULT_LOOP, THREADS_ALL
 from greenbench.console import Part, columns, flow, interactive, key_values, print_lines, say, text, words
 from greenbench.suite.plan import RunSpec, group_by_workload
 
@@ -39,6 +40,14 @@ def _regularization(r: RunSpec) -> str:
     return ", ".join(reg) or "-"
 
 
+def _workload_label(spec: RunSpec) -> str:
+    """``torch/mlp/adam s0``, plus the loop and thread setting where they are not the defaults."""
+    label = f"{spec.backend}/{spec.model}/{spec.optimizer} s{spec.seed}"
+    if spec.loop != DEFAULT_LOOP:
+        label += f" {spec.loop}"
+    return label if spec.threads == THREADS_ALL else f"{label} threads {spec.threads}"
+
+
 _PLAN_COLUMNS: dict[str, Any] = {
     "backend": lambda r: r.backend,
     "model": lambda r: r.model,
@@ -47,6 +56,8 @@ _PLAN_COLUMNS: dict[str, Any] = {
     "compression": lambda r: r.compression,
     "seed": lambda r: str(r.seed),
     "regularization": _regularization,
+    "loop": lambda r: r.loop,
+    "threads": lambda r: str(r.threads),
     "epochs": lambda r: str(r.training.epochs),
     "batch": lambda r: str(r.training.batch_size),
     "lr": lambda r: f"{r.training.learning_rate:g}",
@@ -151,7 +162,7 @@ class RunProgress:
         if self._progress is not None:
             spec = group[0]
             self._progress.update(
-                self._epochs, description=f"  {spec.backend}/{spec.model}/{spec.optimizer} s{spec.seed}",
+                self._epochs, description=f"  {_workload_label(spec)}",
                 total=spec.training.epochs, completed=0, visible=True,
             )
 

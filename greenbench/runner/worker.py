@@ -76,8 +76,11 @@ def ignore_parent_signals() -> None:
 
 
 def worker_main(conn: Any, backend_name: str, env: dict[str, Any], startup_log: str | None = None,
-                parent_pid: int | None = None) -> None:
+                parent_pid: int | None = None, process_env: dict[str, str] | None = None) -> None:
     ignore_parent_signals()
+    # The worker's own settings (WorkerKey.process_env: OMP_WAIT_POLICY) before any framework loads: OpenMP
+    # runtimes read them once, when the library is loaded.
+    os.environ.update(process_env or {})
     if parent_pid is not None:
         _die_with_parent(parent_pid)
     if startup_log is not None:  # the framework's start-up chatter goes to a log, not the terminal

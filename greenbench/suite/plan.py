@@ -26,7 +26,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from greenbench.choices import AXIS_DEFAULTS, DEFAULT_LOOP, MATRIX_AXES, NO_COMPRESSION
+from greenbench.choices import AXIS_DEFAULTS, DEFAULT_LOOP, MATRIX_AXES, NO_COMPRESSION, THREADS_ALL, thread_count
 from greenbench.model_registry import model_info
 from greenbench.suite.schema import (
     DataConfig,
@@ -72,6 +72,7 @@ class RunSpec(BaseModel):
     l2: float
     augmentation: str
     loop: str = DEFAULT_LOOP  # parity or idiomatic (greenbench.choices.LOOPS): which training loop runs
+    threads: int | str = THREADS_ALL  # intra-op threads in both frameworks, or all; training.threads as a count
     arch: dict[str, Any]
     optimizer_config: dict[str, Any]
     training: TrainSpec
@@ -85,7 +86,9 @@ class RunSpec(BaseModel):
 
     def label(self) -> str:
         label = f"{self.backend}/{self.model}/{self.device}/{self.optimizer}/{self.compression}/seed{self.seed}"
-        return label if self.loop == DEFAULT_LOOP else f"{label}/{self.loop}"
+        if self.loop != DEFAULT_LOOP:
+            label += f"/{self.loop}"
+        return label if self.threads == THREADS_ALL else f"{label}/threads{self.threads}"
 
 
 # Fields that change where things live or how long we wait, never what is measured.
@@ -98,6 +101,13 @@ def _identity(spec: dict[str, Any], *, with_compression: bool) -> dict[str, Any]
     for axis, before in AXIS_DEFAULTS.items():  # a run as every run was before the axis keeps its id
         if ident.get(axis) == before:
             del ident[axis]
+    # The threads axis is training.threads (null for all), already in the identity: a run keeps the id it had
+    # when a suite gave `training.threads: N` before the axis existed.
+    ident.pop("threads", None)
+    # How the runner runs is not identity, except OpenMP's wait policy: it moves time and energy on a shared machine.
+    wait = (spec.get("runner") or {}).get("omp_wait_policy")
+    if wait is not None:
+        ident["omp_wait_policy"] = wait
     if not with_compression:
         ident.pop("compression")
     return ident
@@ -153,7 +163,7 @@ def resolve(suite: Suite, combo: dict[str, Any]) -> RunSpec:
         learning_rate=opt_cfg["learning_rate"],
         schedule=t.schedule,
         target_accuracy=t.target_accuracy,
-        threads=t.threads,
+        threads=thread_count(combo["threads"]),
         eval_batch_size=t.eval_batch_size,
         prune_finetune_epochs=t.prune_finetune_epochs,
         l1=float(combo["l1"]),

@@ -23,7 +23,7 @@ from greenbench.backend_registry import BUILTIN_NAMES, backend_names
 # The compression methods (one parser of prune-<N>, one validation) come from greenbench.choices.
 from greenbench.choices import COMPRESSION_HELP, MATRIX_AXES, prune_sparsity, validate_compression  # noqa: F401
 # The values of the device, optimizer and augmentation axes, listed once in greenbench.choices.
-from greenbench.choices import AUGMENTATIONS, DEFAULT_LOOP, DEVICES, LOOPS, OPTIMIZERS
+from greenbench.choices import AUGMENTATIONS, DEFAULT_LOOP, DEVICES, LOOPS, OMP_WAIT_POLICIES, OPTIMIZERS, THREADS_ALL
 # The models and their settings come from their registry (greenbench.model_registry, a leaf).
 from greenbench.model_registry import ACTIVATIONS, BUILTIN as BUILTIN_MODELS, BUILTIN_NAMES as MODELS
 from greenbench.model_registry import (  # noqa: F401 (the settings classes, re-exported)
@@ -76,6 +76,14 @@ class DataConfig(_Strict):
     test_samples: int | None = Field(None, ge=10, le=10000, description="Stratified subset of the test set.")
     validation_samples: int = Field(0, ge=0, le=20000, description="Held out of the training subset.")
     seed: int = Field(0, ge=0, le=2**31 - 1, description="Seed of the subset and validation split (same for every run).")
+
+    @model_validator(mode="after")
+    def _training_images_remain(self) -> "DataConfig":
+        if self.train_samples is not None and self.validation_samples >= self.train_samples:
+            raise ValueError(
+                f"validation_samples ({self.validation_samples}) must be less than train_samples "
+                f"({self.train_samples}): the validation images are held out of the training images")
+        return self
 
 
 # --------------------------------------------------------------------------- models
@@ -159,12 +167,28 @@ class OptimizersConfig(_Strict):
 
 
 # --------------------------------------------------------------------------- training
+MAX_THREADS = 1024
+
+
+def validate_threads(value: Any) -> int | str:
+    """A ``threads`` value: a count of intra-op threads (1..1024), or ``all`` (every core the worker may use)."""
+    if value == THREADS_ALL:
+        return THREADS_ALL
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_THREADS:
+        return value
+    raise ValueError(f"{value!r} is not a thread setting: give a count of threads 1..{MAX_THREADS} or {THREADS_ALL}")
+
+
+ThreadsSetting = Annotated[int | str, BeforeValidator(validate_threads)]
+
+
 class TrainingConfig(_Strict):
     epochs: int = Field(1, ge=1, le=1000)
     batch_size: int = Field(128, ge=1, le=65536)
     schedule: Literal["constant", "cosine", "step"] = "constant"
     target_accuracy: float | None = Field(None, gt=0.0, le=1.0, description="Stop once validation (or test) accuracy reaches it.")
-    threads: int | None = Field(None, ge=1, le=1024, description="Intra-op threads for both frameworks (default: all cores).")
+    threads: int | None = Field(None, ge=1, le=MAX_THREADS, description=(
+        "Intra-op threads for both frameworks (default: all cores); the one-value form of matrix.threads."))
     eval_batch_size: int = Field(1000, ge=1, le=65536)
     prune_finetune_epochs: int = Field(0, ge=0, le=100)
 
@@ -231,6 +255,9 @@ def _axis(default: list[Any]) -> Any:
     return Field(default_factory=lambda: list(default), min_length=1)
 
 
+    omp_wait_policy: Literal[OMP_WAIT_POLICIES] | None = Field(None, description=(
+        "OpenMP's wait policy in the worker processes (OMP_WAIT_POLICY): passive threads sleep while they wait, "
+        "active ones spin. null: the environment's setting, else the OpenMP runtime's default."))
 class MatrixEntry(_Strict):
     """One ``include``/``exclude`` entry: a partial assignment of axis values."""
 
@@ -252,6 +279,7 @@ class MatrixEntry(_Strict):
 
 class Matrix(_Strict):
     backend: list[BackendName] = _axis(list(BACKENDS))
+    threads: ThreadsSetting | None = None
     model: list[ModelName] = _axis(["mlp"])
     device: list[Literal[DEVICES]] = _axis(["cpu"])
     optimizer: list[Literal[OPTIMIZERS]] = _axis(["adam"])
@@ -271,6 +299,8 @@ class Matrix(_Strict):
     @classmethod
     def _no_duplicates(cls, values: list[Any]) -> list[Any]:
         seen: list[Any] = []
+    # intra-op threads in both frameworks: a count, or all (every usable core); each setting its own workers.
+    threads: list[ThreadsSetting] = _axis([THREADS_ALL])
         for v in values:
             if v in seen:  # (a duplicate would run, and be recorded, twice under one run id)
                 raise ValueError(f"duplicate value {v!r}: each value may appear once in an axis")
@@ -319,6 +349,16 @@ class Suite(_Strict):
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+    @model_validator(mode="after")
+    def _threads_once(self) -> "Suite":
+        """``training.threads: N`` is the one-value form of ``matrix.threads: [N]``; a suite gives one or the other."""
+        if self.training.threads is None:
+            return self
+        if "threads" in self.matrix.model_fields_set:
+            raise ValueError("training.threads and matrix.threads are both set: give the thread settings once, "
+                             "in matrix.threads (a list of counts and/or all)")
+        return self.model_copy(update={"matrix": self.matrix.model_copy(update={"threads": [self.training.threads]})})
+
 SLUG_MAX = 64  # readable part of a changed name; with the hash a slug stays far below any file-name limit
 
 

@@ -90,7 +90,7 @@ def test_dry_run_lists_every_run_of_the_default_study() -> None:
     ("only", "message"),
     [
         ("colour=red", "error: --only: unknown key 'colour'; allowed keys: backend, model, device, optimizer, "
-                       "compression, seed, dropout, l1, l2, augmentation, loop"),
+                       "compression, seed, dropout, l1, l2, augmentation, loop, threads"),
         ("backend", "error: --only 'backend': expected key=value pairs like backend=torch,model=cnn"),
         ("model=resnet", "error: --only model=resnet: no run of this suite has model 'resnet'; "
                          "model here is one of: mlp, cnn, rnn, transformer"),

@@ -65,7 +65,7 @@ def test_dry_run_json_is_the_plan_for_scripts(suite_file: Path) -> None:
     assert [p["run_id"] for p in plan] == [r.run_id for r in runs]
     assert plan[0] == {"run_id": runs[0].run_id, "workload_id": runs[0].workload_id, **runs[0].axes}
     assert set(plan[0]) == {"run_id", "workload_id", "backend", "model", "device", "optimizer", "compression", "seed",
-                            "dropout", "l1", "l2", "augmentation", "loop"}
+                            "dropout", "l1", "l2", "augmentation", "loop", "threads"}
     only = run_piped("run", str(suite_file), "--dry-run", "--json", "--only", "backend=torch,model=mlp")
     assert [p["backend"] for p in json.loads(only.stdout)] == ["torch"] * 5
     alone = run_piped("run", str(suite_file), "--json")

@@ -186,25 +186,30 @@ def _h2h_note(h2h: list[dict[str, Any]]) -> str:
 
 
 def _side_conditions(runs: pd.DataFrame) -> dict[str, Any]:
-    """What a side's runs ran under, beyond their configuration: threads, loop style, shared machine."""
+    """What a side's runs ran under, beyond their configuration: threads, OpenMP's wait policy, loop style,
+    shared machine."""
     def values(col: str) -> tuple[str, ...]:
         if col not in runs:
             return ()
         return tuple(sorted({str(int(v)) if fmt.finite(v) else str(v) for v in runs[col].dropna()}))
 
     shared = int(runs["shared_machine"].sum()) if "shared_machine" in runs else 0
-    return {"threads": values("threads"), "loop": values("loop"), "shared": shared, "runs": len(runs)}
+    return {"threads": values("intra_op_threads"), "omp": values("omp_wait_policy"),
+            "loop": values("loop"), "shared": shared, "runs": len(runs)}
 
 
 def conditions(df: pd.DataFrame, factor: str, level: str, reference: str) -> str:
-    """How the two sides of a head-to-head differ in threads, loop style or co-tenancy ('' when they do not)."""
+    """How the two sides of a head-to-head differ in threads, OpenMP wait policy, loop style or co-tenancy
+    ('' when they do not)."""
     runs = rd.primary(df)
     if factor not in runs:
         return ""
     a = _side_conditions(runs[runs[factor].astype(str) == level])
     b = _side_conditions(runs[runs[factor].astype(str) == reference])
     out = []
-    for key, name in (("threads", "threads"), ("loop", "loop")):
+    for key, name in (("threads", "intra-op threads"), ("omp", "OpenMP wait"), ("loop", "loop")):
+        if key == factor or (key == "threads" and factor == "threads"):
+            continue  # what the comparison changes on purpose
         if a[key] and b[key] and a[key] != b[key]:
             out.append(f"{name} {'/'.join(a[key])} vs {'/'.join(b[key])}")
     if a["shared"] or b["shared"]:
@@ -230,8 +235,10 @@ def build(inp: Inputs, sec: Section) -> None:
     ) + (f" For energy, {dom}." if dom else "")
     if with_figures and (img := figure(agg, axes, eu, cu, caption)):
         sec.figures.append(img)
-    # "loop": idiomatic vs parity per framework — the convenience cost of the loop users write (issue 13)
-    h2h = [r for f in ("backend", "model", "optimizer", "device", "loop", "machine") for r in head_to_head(agg, f)]
+    # "loop": idiomatic vs parity per framework — the convenience cost of the loop users write; "threads": the
+    # same workload at another thread setting (issue 13)
+    h2h = [r for f in ("backend", "model", "optimizer", "device", "loop", "threads", "machine")
+           for r in head_to_head(agg, f)]
     if h2h:
         t = pd.DataFrame(
             [
@@ -255,8 +262,8 @@ def build(inp: Inputs, sec: Section) -> None:
                      "pays, in time and energy, for writing the loop the usual way.")
         if (t["sides differ in"] != "—").any():
             note += (" 'Sides differ in' names what the two sides ran under beyond the factor — intra-op threads, "
-                     f"loop style, runs measured on a shared machine ({fmt.SHARED}) — which can move time and energy "
-                     "as much as the factor itself.")
+                     f"OpenMP's wait policy, loop style, runs measured on a shared machine ({fmt.SHARED}) — which can "
+                     "move time and energy as much as the factor itself.")
         sec.tables.append(
             Table(
                 t,

@@ -203,7 +203,10 @@ def build(inp: Inputs, sec: Section) -> None:
         ("test_samples", "test images"),
         ("epochs", "epochs"),
         ("batch_size", "batch size"),
-        ("threads", "intra-op threads"),
+        ("threads", "thread setting"),
+        ("intra_op_threads", "intra-op threads"),
+        ("inter_op_threads", "inter-op threads"),
+        ("omp_wait_policy", "OpenMP wait policy"),
     ]:
         vals = sorted(
             {

@@ -65,17 +65,17 @@ def test_head_to_head_says_when_the_sides_ran_under_different_conditions(make_re
     for seed in (0, 1):
         recs.append(quiet(make_record(backend="torch", seed=seed)))
         tf = shared(make_record(backend="tensorflow", seed=seed))
-        tf["metrics"]["threads"] = {"intra_op": 1, "inter_op": 1}
+        tf["metrics"]["threads"] = {"setting": 1, "intra_op": 1, "inter_op": 1, "omp_wait_policy": "passive"}
         recs.append(tf)
     d = write_records(recs)
     res = rd.load([d])
     assert conditions(res.df, "backend", "torch", "tensorflow") == (
-        "threads 2 vs 1; § shared machine: 0 of 2 vs 2 of 2 runs")
+        "intra-op threads 2 vs 1; OpenMP wait default vs passive; § shared machine: 0 of 2 vs 2 of 2 runs")
     assert conditions(res.df, "backend", "torch", "torch") == ""  # a side against itself differs in nothing
 
     page = build_report([d], out=tmp_path / "r.html").read_text(encoding="utf-8")
     comp = _text(section_text(page, "comparisons"))
-    assert "sides differ in" in comp and "threads 2 vs 1; § shared machine: 0 of 2 vs 2 of 2 runs" in comp
+    assert "sides differ in" in comp and "intra-op threads 2 vs 1; OpenMP wait default vs passive; § shared machine" in comp
     assert "which can move time and energy as much as the factor itself" in comp
 
 

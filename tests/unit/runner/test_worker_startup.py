@@ -24,7 +24,7 @@ def masks():
     fields = dict(l.split(":", 1) for l in Path("/proc/self/status").read_text().splitlines() if ":" in l)
     return int(fields["SigBlk"], 16), int(fields["SigIgn"], 16)
 
-def probe(conn, backend, env, startup_log=None, parent_pid=None):
+def probe(conn, backend, env, startup_log=None, parent_pid=None, process_env=None):
     conn.send(("entry", masks()))
     conn.recv()  # the parent sends SIGINT and SIGTERM to us meanwhile: they must wait, pending
     from greenbench.runner.worker import ignore_parent_signals
@@ -38,9 +38,10 @@ import json, os, signal, sys, time
 import probe_mod
 import greenbench.runner.worker as worker
 worker.worker_main = probe_mod.probe  # _Worker imports it at start
+from greenbench.runner.base import WorkerKey
 from greenbench.runner.local import _Worker
 
-w = _Worker("torch", {})
+w = _Worker(WorkerKey("torch"), {})
 out = {}
 kind, out["entry"] = w.conn.recv()
 os.kill(w.proc.pid, signal.SIGINT)
@@ -95,6 +96,7 @@ import multiprocessing.popen_spawn_posix as popen
 import probe_mod
 import greenbench.runner.worker as worker
 worker.worker_main = probe_mod.probe
+from greenbench.runner.base import WorkerKey
 from greenbench.runner.local import LocalDispatcher
 
 signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -116,7 +118,7 @@ popen.Popen._launch = launch
 dispatcher = LocalDispatcher(env={})
 out = {"interrupted": False}
 try:
-    dispatcher._worker("torch")
+    dispatcher._worker(WorkerKey("torch"))
 except KeyboardInterrupt:  # held over the start, raised once the worker is started and registered
     out["interrupted"] = True
 (w,) = dispatcher._workers.values()  # registered: an interrupt's clean-up finds it

@@ -45,7 +45,7 @@ def _error(tmp_path: Path, text: str) -> str:
         (
             "name: s\nmatrix: {backend: [torch], bakend: [torch]}\n",
             "x.yaml: matrix: unknown key 'bakend'; allowed keys: augmentation, backend, compression, device, "
-            "dropout, exclude, include, l1, l2, loop, model, optimizer, seed",
+            "dropout, exclude, include, l1, l2, loop, model, optimizer, seed, threads",
         ),
         (
             "name: s\nmodels: {mlp: {hiden: [64]}}\n",
@@ -58,6 +58,19 @@ def _error(tmp_path: Path, text: str) -> str:
             "name, optimizers, runner, training",
         ),
         ("matrix: {backend: [torch]}\n", "x.yaml: name: required key is missing"),
+        (
+            "name: s\ndata: {train_samples: 1000, validation_samples: 1000}\n",
+            "x.yaml: data: validation_samples (1000) must be less than train_samples (1000): the validation images "
+            "are held out of the training images",
+        ),
+        (
+            "name: s\nmatrix: {threads: [2, all, 0]}\n",
+            "x.yaml: matrix.threads[2]: 0 is not a thread setting: give a count of threads 1..1024 or all",
+        ),
+        (
+            "name: s\nrunner: {omp_wait_policy: spin}\n",
+            "x.yaml: runner.omp_wait_policy: 'spin' is not one of: passive, active",
+        ),
         (
             "name: s\ntraining: {epochs: 0}\n",
             "x.yaml: training.epochs: 0: input should be greater than or equal to 1",
