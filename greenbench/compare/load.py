@@ -71,6 +71,7 @@ def identity(config: dict[str, Any]) -> dict[str, str]:
     for axis, before in AXIS_DEFAULTS.items():  # an axis added later, at the value runs had before it: as before
         if flat.get(axis) == json.dumps(before):
             del flat[axis]
+    flat.pop("threads", None)  # the threads axis is training.threads (null for all), which stays in the identity
     return {k: v for k, v in flat.items() if not any(k == x or k.startswith(x + ".") for x in NOT_WORKLOAD)}
 
 
