@@ -48,10 +48,12 @@ AUGMENTATIONS: tuple[str, ...] = ("none", "shift", "rotate", "shift-rotate")
 LOOPS: tuple[str, ...] = ("parity", "idiomatic")
 DEFAULT_LOOP = "parity"
 
-#: Thread settings: a number of intra-op threads for both frameworks, or ``all``: every core the process may
-#: use. A framework sets its thread pools once per process (TensorFlow refuses a second setting), so each
-#: setting runs in worker processes of its own.
+#: Thread settings: a number of intra-op threads for both frameworks, ``all`` (every core the process may use,
+#: inter-op 1: the same in both), or ``default``: neither pool set, each framework sizing them its own way (the
+#: comparison a user without greenbench gets). A framework sets its thread pools once per process (TensorFlow
+#: refuses a second setting), so each setting runs in worker processes of its own.
 THREADS_ALL = "all"
+THREADS_DEFAULT = "default"
 #: OpenMP's wait policy for the workers (``runner.omp_wait_policy``; unset: the OpenMP runtime's default).
 #: ``passive`` threads sleep while they wait for work, ``active`` ones spin: on a shared machine a spinning
 #: thread takes a core from a neighbour, and a neighbour's thread from it.
@@ -59,13 +61,15 @@ OMP_WAIT_POLICIES: tuple[str, ...] = ("passive", "active")
 
 #: Axes added after records existed, with the value every run had before: a run at that value keeps the
 #: run id it had (the axis is left out of its identity) and a record without the key reads as that value.
-#: (``threads`` is never part of a run's identity: ``training.threads`` carries it, ``null`` for ``all``.)
+#: (``threads`` is part of a run's identity only as ``default``: ``training.threads`` carries a count, and
+#: ``null`` there is ``all``.)
 AXIS_DEFAULTS: dict[str, object] = {"loop": DEFAULT_LOOP, "threads": THREADS_ALL}
 
 
 def thread_count(setting: int | str) -> int | None:
-    """A ``threads`` axis value as an intra-op thread count: ``None`` for ``all`` (every usable core)."""
-    return None if setting == THREADS_ALL else int(setting)
+    """A ``threads`` axis value as an intra-op thread count: ``None`` for ``all`` (every usable core) and for
+    ``default`` (the framework's own choice)."""
+    return None if setting in (THREADS_ALL, THREADS_DEFAULT) else int(setting)
 
 # --------------------------------------------------------------------------- compression methods
 #: The uncompressed, trained model (the baseline every variant is compared with).
@@ -136,6 +140,7 @@ __all__ = [
     "LOOPS",
     "OMP_WAIT_POLICIES",
     "THREADS_ALL",
+    "THREADS_DEFAULT",
     "DEVICES",
     "OPTIMIZERS",
     "COMPRESSION_HELP",

@@ -23,7 +23,7 @@ from typing import Any, Callable, ClassVar, Mapping
 import numpy as np
 
 from greenbench.backends.base import CompressedModel, EpochStats, Evaluation, Hooks, TrainData, Unsupported
-from greenbench.choices import NO_COMPRESSION, PRUNE, compression_family, parse_prune
+from greenbench.choices import NO_COMPRESSION, PRUNE, THREADS_DEFAULT, compression_family, parse_prune
 from greenbench.workloads.compression import gzip_size
 from greenbench.workloads.metrics import classification_metrics
 from greenbench.workloads.specs import ArchitectureError, weight_specs
@@ -175,7 +175,8 @@ class BackendBase:
             raise Unsupported(reason)
         self.spec = spec
         self.device = self._device(spec.device)
-        self._set_threads(spec.training.threads or available_cores())
+        if getattr(spec, "threads", None) != THREADS_DEFAULT:  # default: the framework sizes its pools itself
+            self._set_threads(spec.training.threads or available_cores())
         self._configure(spec)
 
     def _built(self) -> Any:

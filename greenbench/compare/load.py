@@ -16,7 +16,7 @@ from typing import Any, Iterable, Sequence
 import pandas as pd
 
 from greenbench.backend_registry import BUILTIN
-from greenbench.choices import AXIS_DEFAULTS, CONFIG_AXES, LABEL_AXES
+from greenbench.choices import AXIS_DEFAULTS, CONFIG_AXES, LABEL_AXES, THREADS_DEFAULT
 from greenbench.errors import UserError
 from greenbench.results.frame import COLUMNS, record_to_row
 from greenbench.results.walk import find_records
@@ -71,7 +71,8 @@ def identity(config: dict[str, Any]) -> dict[str, str]:
     for axis, before in AXIS_DEFAULTS.items():  # an axis added later, at the value runs had before it: as before
         if flat.get(axis) == json.dumps(before):
             del flat[axis]
-    flat.pop("threads", None)  # the threads axis is training.threads (null for all), which stays in the identity
+    if flat.get("threads") != json.dumps(THREADS_DEFAULT):  # a count or all is training.threads, in the identity
+        flat.pop("threads", None)
     return {k: v for k, v in flat.items() if not any(k == x or k.startswith(x + ".") for x in NOT_WORKLOAD)}
 
 

@@ -26,7 +26,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from greenbench.choices import AXIS_DEFAULTS, DEFAULT_LOOP, MATRIX_AXES, NO_COMPRESSION, THREADS_ALL, thread_count
+from greenbench.choices import (AXIS_DEFAULTS, DEFAULT_LOOP, MATRIX_AXES, NO_COMPRESSION, THREADS_ALL, THREADS_DEFAULT,
+                               thread_count)
 from greenbench.model_registry import model_info
 from greenbench.suite.schema import (
     DataConfig,
@@ -102,8 +103,9 @@ def _identity(spec: dict[str, Any], *, with_compression: bool) -> dict[str, Any]
         if ident.get(axis) == before:
             del ident[axis]
     # The threads axis is training.threads (null for all), already in the identity: a run keeps the id it had
-    # when a suite gave `training.threads: N` before the axis existed.
-    ident.pop("threads", None)
+    # when a suite gave `training.threads: N` before the axis existed. Only `default` (no pool set) is new.
+    if ident.get("threads") != THREADS_DEFAULT:
+        ident.pop("threads", None)
     # How the runner runs is not identity, except OpenMP's wait policy: it moves time and energy on a shared machine.
     wait = (spec.get("runner") or {}).get("omp_wait_policy")
     if wait is not None:

@@ -23,7 +23,8 @@ from greenbench.backend_registry import BUILTIN_NAMES, backend_names
 # The compression methods (one parser of prune-<N>, one validation) come from greenbench.choices.
 from greenbench.choices import COMPRESSION_HELP, MATRIX_AXES, prune_sparsity, validate_compression  # noqa: F401
 # The values of the device, optimizer and augmentation axes, listed once in greenbench.choices.
-from greenbench.choices import AUGMENTATIONS, DEFAULT_LOOP, DEVICES, LOOPS, OMP_WAIT_POLICIES, OPTIMIZERS, THREADS_ALL
+from greenbench.choices import (AUGMENTATIONS, DEFAULT_LOOP, DEVICES, LOOPS, OMP_WAIT_POLICIES, OPTIMIZERS, THREADS_ALL,
+                                THREADS_DEFAULT)
 # The models and their settings come from their registry (greenbench.model_registry, a leaf).
 from greenbench.model_registry import ACTIVATIONS, BUILTIN as BUILTIN_MODELS, BUILTIN_NAMES as MODELS
 from greenbench.model_registry import (  # noqa: F401 (the settings classes, re-exported)
@@ -171,12 +172,14 @@ MAX_THREADS = 1024
 
 
 def validate_threads(value: Any) -> int | str:
-    """A ``threads`` value: a count of intra-op threads (1..1024), or ``all`` (every core the worker may use)."""
-    if value == THREADS_ALL:
-        return THREADS_ALL
+    """A ``threads`` value: a count of intra-op threads (1..1024), ``all`` (every core the worker may use) or
+    ``default`` (neither framework's pools set)."""
+    if value in (THREADS_ALL, THREADS_DEFAULT):
+        return value
     if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_THREADS:
         return value
-    raise ValueError(f"{value!r} is not a thread setting: give a count of threads 1..{MAX_THREADS} or {THREADS_ALL}")
+    raise ValueError(f"{value!r} is not a thread setting: give a count of threads 1..{MAX_THREADS}, "
+                     f"{THREADS_ALL} or {THREADS_DEFAULT}")
 
 
 ThreadsSetting = Annotated[int | str, BeforeValidator(validate_threads)]
@@ -299,7 +302,8 @@ class Matrix(_Strict):
     @classmethod
     def _no_duplicates(cls, values: list[Any]) -> list[Any]:
         seen: list[Any] = []
-    # intra-op threads in both frameworks: a count, or all (every usable core); each setting its own workers.
+    # intra-op threads in both frameworks: a count, all (every usable core) or default (each framework's own
+    # pools); each setting in workers of its own.
     threads: list[ThreadsSetting] = _axis([THREADS_ALL])
         for v in values:
             if v in seen:  # (a duplicate would run, and be recorded, twice under one run id)
@@ -342,13 +346,6 @@ class Suite(_Strict):
     energy: EnergyConfig = Field(default_factory=EnergyConfig)
     runner: RunnerConfig = Field(default_factory=RunnerConfig)
 
-    @property
-    def slug(self) -> str:
-        """The suite's name as a safe folder/file name (``results/<slug>/``)."""
-        return suite_slug(self.name)
-
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
     @model_validator(mode="after")
     def _threads_once(self) -> "Suite":
         """``training.threads: N`` is the one-value form of ``matrix.threads: [N]``; a suite gives one or the other."""
@@ -356,7 +353,7 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
             return self
         if "threads" in self.matrix.model_fields_set:
             raise ValueError("training.threads and matrix.threads are both set: give the thread settings once, "
-                             "in matrix.threads (a list of counts and/or all)")
+                             "in matrix.threads (a list of counts, all, default)")
         return self.model_copy(update={"matrix": self.matrix.model_copy(update={"threads": [self.training.threads]})})
 
 SLUG_MAX = 64  # readable part of a changed name; with the hash a slug stays far below any file-name limit
@@ -366,6 +363,13 @@ def suite_slug(name: str) -> str:
     """A suite's name as a safe, distinct folder and file name (``results/<slug>/``, ``reports/<slug>.html``).
 
     A name made only of ASCII letters, digits and ``-_.`` (not starting with ``-`` or ``.``, at most
+    @property
+    def slug(self) -> str:
+        """The suite's name as a safe folder/file name (``results/<slug>/``)."""
+        return suite_slug(self.name)
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
     64 characters) is its own slug: ``smoke`` stays ``results/smoke``. Any other name keeps its safe
     characters (other runs become ``-``) and gets the first 8 hex digits of the SHA-256 of its exact
     UTF-8 text, so two different names never share a folder: ``テスト`` → ``suite-<hash>``,

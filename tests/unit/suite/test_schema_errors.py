@@ -65,7 +65,7 @@ def _error(tmp_path: Path, text: str) -> str:
         ),
         (
             "name: s\nmatrix: {threads: [2, all, 0]}\n",
-            "x.yaml: matrix.threads[2]: 0 is not a thread setting: give a count of threads 1..1024 or all",
+            "x.yaml: matrix.threads[2]: 0 is not a thread setting: give a count of threads 1..1024, all or default",
         ),
         (
             "name: s\nrunner: {omp_wait_policy: spin}\n",
