@@ -251,6 +251,9 @@ class RunnerConfig(_Strict):
         "Before each workload, wait up to this long for other processes to leave the machine (0: do not wait)."))
     require_quiet: bool = Field(False, description=(
         "Refuse to measure a workload (failed, with the reason) when the machine is busy, instead of waiting."))
+    omp_wait_policy: Literal[OMP_WAIT_POLICIES] | None = Field(None, description=(
+        "OpenMP's wait policy in the worker processes (OMP_WAIT_POLICY): passive threads sleep while they wait, "
+        "active ones spin. null: the environment's setting, else the OpenMP runtime's default."))
 
 
 # --------------------------------------------------------------------------- matrix
@@ -258,9 +261,6 @@ def _axis(default: list[Any]) -> Any:
     return Field(default_factory=lambda: list(default), min_length=1)
 
 
-    omp_wait_policy: Literal[OMP_WAIT_POLICIES] | None = Field(None, description=(
-        "OpenMP's wait policy in the worker processes (OMP_WAIT_POLICY): passive threads sleep while they wait, "
-        "active ones spin. null: the environment's setting, else the OpenMP runtime's default."))
 class MatrixEntry(_Strict):
     """One ``include``/``exclude`` entry: a partial assignment of axis values."""
 
@@ -275,6 +275,7 @@ class MatrixEntry(_Strict):
     l2: float | None = Field(None, ge=0.0)
     augmentation: Literal[AUGMENTATIONS] | None = None
     loop: Literal[LOOPS] | None = None
+    threads: ThreadsSetting | None = None
 
     def assigned(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in MATRIX_AXES if k in self.model_fields_set}
@@ -282,7 +283,6 @@ class MatrixEntry(_Strict):
 
 class Matrix(_Strict):
     backend: list[BackendName] = _axis(list(BACKENDS))
-    threads: ThreadsSetting | None = None
     model: list[ModelName] = _axis(["mlp"])
     device: list[Literal[DEVICES]] = _axis(["cpu"])
     optimizer: list[Literal[OPTIMIZERS]] = _axis(["adam"])
@@ -295,6 +295,9 @@ class Matrix(_Strict):
     augmentation: list[Literal[AUGMENTATIONS]] = _axis(["none"])
     # parity: the shared-schedule loop; idiomatic: Keras compile + fit, a torch DataLoader loop.
     loop: list[Literal[LOOPS]] = _axis([DEFAULT_LOOP])
+    # intra-op threads in both frameworks: a count, all (every usable core) or default (each framework's own
+    # pools); each setting in workers of its own.
+    threads: list[ThreadsSetting] = _axis([THREADS_ALL])
     include: list[MatrixEntry] = Field(default_factory=list)
     exclude: list[MatrixEntry] = Field(default_factory=list)
 
@@ -302,9 +305,6 @@ class Matrix(_Strict):
     @classmethod
     def _no_duplicates(cls, values: list[Any]) -> list[Any]:
         seen: list[Any] = []
-    # intra-op threads in both frameworks: a count, all (every usable core) or default (each framework's own
-    # pools); each setting in workers of its own.
-    threads: list[ThreadsSetting] = _axis([THREADS_ALL])
         for v in values:
             if v in seen:  # (a duplicate would run, and be recorded, twice under one run id)
                 raise ValueError(f"duplicate value {v!r}: each value may appear once in an axis")
@@ -356,13 +356,6 @@ class Suite(_Strict):
                              "in matrix.threads (a list of counts, all, default)")
         return self.model_copy(update={"matrix": self.matrix.model_copy(update={"threads": [self.training.threads]})})
 
-SLUG_MAX = 64  # readable part of a changed name; with the hash a slug stays far below any file-name limit
-
-
-def suite_slug(name: str) -> str:
-    """A suite's name as a safe, distinct folder and file name (``results/<slug>/``, ``reports/<slug>.html``).
-
-    A name made only of ASCII letters, digits and ``-_.`` (not starting with ``-`` or ``.``, at most
     @property
     def slug(self) -> str:
         """The suite's name as a safe folder/file name (``results/<slug>/``)."""
@@ -370,6 +363,13 @@ def suite_slug(name: str) -> str:
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+SLUG_MAX = 64  # readable part of a changed name; with the hash a slug stays far below any file-name limit
+
+
+def suite_slug(name: str) -> str:
+    """A suite's name as a safe, distinct folder and file name (``results/<slug>/``, ``reports/<slug>.html``).
+
+    A name made only of ASCII letters, digits and ``-_.`` (not starting with ``-`` or ``.``, at most
     64 characters) is its own slug: ``smoke`` stays ``results/smoke``. Any other name keeps its safe
     characters (other runs become ``-``) and gets the first 8 hex digits of the SHA-256 of its exact
     UTF-8 text, so two different names never share a folder: ``テスト`` → ``suite-<hash>``,
