@@ -168,6 +168,9 @@ def test_calibrate_recovers_a_known_convex_curve_at_distinct_loads(tmp_path: Pat
     rel_error is the leave-one-out error at 50 % (the curve is convex, so interpolation errs)."""
     f = lambda x: 10 + 40 * (x / 100) ** 2  # noqa: E731
     cpu = VirtualCpu(lambda k: 10.0 + 40.0 * k)
+    # The virtual machine has 4 cores, whatever this one has: the ladder's length (1..min(cores, --max-cores)
+    # busy cores) must not follow the real core count, or a 1-core CI runner would stop after "1 core".
+    monkeypatch.setattr(calibration.os, "cpu_count", lambda: 4)
     monkeypatch.setattr(calibration, "_machine_cpu_times", cpu.cpu_times)
     monkeypatch.setattr(calibration._Children, "spin", lambda self: cpu.set_cores(cpu.cores + 1))
     monkeypatch.setattr(calibration._Children, "stop_all", lambda self: cpu.set_cores(0))
