@@ -39,6 +39,15 @@ os.environ["GREENBENCH_IDLE_BASELINE_S"] = "0"
 # check runs a busy neighbour on purpose), and each workload would wait up to runner.quiet_wait_s. The policy's
 # own tests opt back in the same way.
 os.environ["GREENBENCH_QUIET_WAIT_S"] = "0"
+# Per-machine settings a user exports once on a machine (documented knobs): each changes what a run records —
+# a declared CPU power replaces codecarbon's CPU estimate (provenance estimated:declared-tdp), a machine label
+# replaces <hostname>-<hash>, a powercap root moves the RAPL counters, plugin lists add backends and models.
+# The tests assert what this machine's hardware gives (tests/machine_support.py), so on a laptop that sets one
+# of them they failed (GREENBENCH_CPU_TDP_W=50: 4 tests). The session starts without them, in this process and
+# in every CLI subprocess; the tests of each setting set it themselves.
+for _setting in ("GREENBENCH_CPU_TDP_W", "GREENBENCH_MACHINE", "GREENBENCH_POWERCAP_ROOT", "GREENBENCH_BACKENDS",
+                 "GREENBENCH_MODELS"):
+    os.environ.pop(_setting, None)
 
 
 @pytest.fixture
