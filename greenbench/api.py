@@ -176,17 +176,27 @@ def results_dir_for(suite: Suite, results_dir: str | Path | None = None) -> Path
     return path
 
 
-def make_dispatcher(executor: str = "local", address: str | None = None, *, node_retries: int = 1) -> Any:
+def make_dispatcher(executor: str = "local", address: str | None = None, *, node_retries: int = 1,
+                    isolation: str | None = None, isolation_default: str = "node",
+                    silence_margin_s: float = 300.0) -> Any:
     """The dispatcher of ``executor``: local worker processes, or the Ray cluster at ``address`` (a workload
-    whose node is lost is retried ``node_retries`` times on another node)."""
+    whose node is lost, or whose node runner stays silent past its timeout plus ``silence_margin_s``, is
+    retried ``node_retries`` times on another node; ``isolation``: ``node`` or ``gpu``, what a CUDA workload
+    holds, default ``isolation_default``, the suite's ``runner.ray_isolation``)."""
     if executor not in ("local", "ray"):
         raise UserError(f"--executor {executor!r}: not one of: local, ray")
     if address is not None and executor != "ray":
         raise UserError("--address names a Ray cluster: use it with --executor ray (or runner.executor: ray)")
+    if isolation is not None and isolation not in ("node", "gpu"):
+        raise UserError(f"--isolation {isolation!r}: not one of: node, gpu")
+    if isolation is not None and executor != "ray":
+        raise UserError("--isolation says what a workload holds on a Ray node: use it with --executor ray "
+                        "(or runner.executor: ray)")
     if executor == "ray":
         from greenbench.runner.ray_dispatcher import RayDispatcher
 
-        return RayDispatcher(address, retries=node_retries)
+        return RayDispatcher(address, retries=node_retries, isolation=isolation or isolation_default,
+                             silence_margin_s=silence_margin_s)
     from greenbench.runner.local import LocalDispatcher
 
     return LocalDispatcher()
@@ -203,12 +213,13 @@ def run_suite(
     verbose: bool = False,
     executor: str | None = None,
     address: str | None = None,
+    isolation: str | None = None,
 ) -> "SuiteOutcome":
     """Run a suite (or the given subset of its runs); returns the outcome.
 
     ``executor``: ``"local"`` (worker processes on this machine) or ``"ray"`` (the nodes of the Ray cluster at
     ``address``, else ``$RAY_ADDRESS``, else the one started on this machine); default: the suite's
-    ``runner.executor``.
+    ``runner.executor``. ``isolation`` (Ray only): ``node`` or ``gpu``, default the suite's ``runner.ray_isolation``.
     """
     from greenbench.measure.cotenancy import ENV_DRIVER_PID
     from greenbench.runner.local import run_plan
@@ -223,7 +234,9 @@ def run_suite(
         suite,
         runs,
         results_dir=results_dir_for(suite, results_dir),
-        dispatcher=make_dispatcher(executor or suite.runner.executor, address, node_retries=suite.runner.node_retries),
+        dispatcher=make_dispatcher(executor or suite.runner.executor, address, node_retries=suite.runner.node_retries,
+                                   isolation=isolation, isolation_default=suite.runner.ray_isolation,
+                                   silence_margin_s=suite.runner.node_silence_margin_s),
         rerun=rerun,
         console=console,
         quiet=quiet,

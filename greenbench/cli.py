@@ -81,6 +81,11 @@ class Executor(str, Enum):
     ray = "ray"
 
 
+class Isolation(str, Enum):
+    node = "node"
+    gpu = "gpu"
+
+
 @app.command()
 def run(
     suite: Annotated[Path, typer.Argument(help="The suite YAML file, e.g. suites/mnist.yaml.", show_default=False, metavar="SUITE")],
@@ -114,6 +119,12 @@ def run(
         Optional[str], typer.Option("--address", help="With --executor ray: the cluster's address, HOST:PORT "
                                     "(default: $RAY_ADDRESS, else the cluster started on this machine).")
     ] = None,
+    isolation: Annotated[
+        Optional[Isolation], typer.Option("--isolation", help="With --executor ray: node (a workload holds its whole "
+                                          "node) or gpu (a CUDA workload holds one GPU, so a node runs one per GPU; "
+                                          "CPU workloads keep the whole node). Default: the suite's "
+                                          "runner.ray_isolation, else node.")
+    ] = None,
 ) -> None:
     """Run every run of a suite in isolated worker processes and record the measurements."""
     from greenbench import api
@@ -134,6 +145,7 @@ def run(
     outcome = api.run_suite(
         suite_obj, runs, results_dir=results, rerun=rerun, console=console, quiet=quiet, verbose=verbose,
         executor=executor.value if executor is not None else None, address=address,
+        isolation=isolation.value if isolation is not None else None,
     )
     if outcome.interrupted:
         raise typer.Exit(143 if outcome.interrupted_by == "SIGTERM" else 130)  # 128 + the signal's number

@@ -3,7 +3,9 @@
 ``GREENBENCH_FAULT=<kind>@<point>[:<run-id part>]`` makes a worker misbehave on purpose at phase
 point ``setup``, ``train``, ``evaluate`` or ``compress`` (of runs whose id contains the part, if
 given). kinds: ``raise``, ``segfault``, ``abort``, ``kill`` (as the OOM killer does), ``hang``,
-``exit`` (code 3), ``sleep=<seconds>`` (a slowdown). The worker prints ``greenbench: injected
+``exit`` (code 3), ``sleep=<seconds>`` (a slowdown), ``stop-parent=<marker file>`` (a hung but alive
+parent — a Ray node runner, say: the first worker to create the marker file writes its parent's pid into it
+and SIGSTOPs the parent; any other worker does nothing). The worker prints ``greenbench: injected
 fault ...`` to its log first. ``GREENBENCH_FAULT_SLOW_START=<seconds>`` makes every worker that loads
 the plugin slow to start (as a framework import on a busy machine is): the plugin is imported before
 the worker says it is ready.
@@ -56,6 +58,14 @@ def at_phase(point: str, spec: Any) -> None:
         os._exit(3)
     if kind.startswith("sleep="):
         time.sleep(float(kind.split("=", 1)[1]))
+    if kind.startswith("stop-parent="):
+        try:  # once: whoever creates the marker first
+            fd = os.open(kind.split("=", 1)[1], os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            return
+        os.write(fd, f"{os.getppid()}\n".encode())
+        os.close(fd)
+        os.kill(os.getppid(), signal.SIGSTOP)
 
 
 def fault_env(fault: str, env: dict[str, str] | None = None) -> dict[str, str]:

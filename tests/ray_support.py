@@ -3,7 +3,7 @@
 Ray binds and announces the machine's external interface unless it runs in a network namespace of its own,
 so the cluster and the driver run in one shell script under ``unshare -n`` (root: here and in CI) after
 ``ip link set lo up``: 127.0.0.1 is the only address there is. The script starts a head node and a worker
-node, each offering one ``greenbench_slot``, runs the driver command, and on the way out (a trap, whatever
+node, each offering one ``greenbench_slot`` (the worker node optionally Ray's logical ``GPU`` too), runs the driver command, and on the way out (a trap, whatever
 happened) ends every process of its network namespace: what Ray started and nothing else on the machine
 (``ray stop`` would end every Ray process of the machine).
 
@@ -38,17 +38,29 @@ def ray_missing() -> str | None:
     return None
 
 
-def _start(node: str, head: bool, env: dict[str, str]) -> str:
-    resources = '{"greenbench_slot": 1}'
+SLOT = '{"greenbench_slot": 1}'
+
+
+def _start(node: str, head: bool, env: dict[str, str], resources: str = SLOT, gpus: int = 0) -> str:
     where = f"--head --port={PORT} --include-dashboard=false" if head else f"--address={ADDRESS}"
     envs = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+    # --num-gpus: Ray's logical GPU resource (what a one-per-GPU workload holds); no GPU is needed for it
     return (f"env -u GREENBENCH_DATA_DIR {envs} {BIN}/ray start {where} --node-ip-address=127.0.0.1 "
-            f"--node-name={node} --num-cpus=1 --object-store-memory=100000000 --disable-usage-stats "
-            f"--resources={shlex.quote(resources)}")
+            f"--node-name={node} --num-cpus=1 --num-gpus={gpus} --object-store-memory=100000000 "
+            f"--disable-usage-stats --resources={shlex.quote(resources)}")
 
 
-def cluster_script(workdir: Path, driver: str, *, head_env: dict[str, str], worker_env: dict[str, str]) -> str:
-    """The shell script: loopback up, head and worker node, ``driver`` (its exit code is the script's), clean-up."""
+def cluster_script(workdir: Path, driver: str, *, head_env: dict[str, str], worker_env: dict[str, str] | None,
+                   head_resources: str = SLOT, worker_gpus: int = 0) -> str:
+    """The shell script: loopback up, head and worker node (none when ``worker_env`` is None), ``driver`` (its
+    exit code is the script's), clean-up."""
+    if worker_env is None:
+        worker = "echo >{w}/worker-pids".format(w=workdir)
+    else:
+        worker = (f"{_start(WORKER_NODE, False, worker_env, gpus=worker_gpus)} >{workdir}/ray-worker.log 2>&1 || "
+                  f"{{ echo \"ray worker failed\"; cat {workdir}/ray-worker.log; exit 91; }}\n"
+                  f"ns_pids | sort | comm -13 {workdir}/head-pids - >{workdir}/worker-pids"
+                  "  # the worker node's daemons (raylet, agents)")
     return f"""set -u
 ip link set lo up
 export RAY_USAGE_STATS_ENABLED=0 RAY_ADDRESS={ADDRESS}
@@ -70,11 +82,10 @@ cleanup() {{
 }}
 trap cleanup EXIT
 trap 'exit 143' TERM
-{_start(HEAD_NODE, True, head_env)} >{workdir}/ray-head.log 2>&1 || {{ echo "ray head failed"; cat {workdir}/ray-head.log; exit 90; }}
+{_start(HEAD_NODE, True, head_env, head_resources)} >{workdir}/ray-head.log 2>&1 || {{ echo "ray head failed"; cat {workdir}/ray-head.log; exit 90; }}
 ns_pids() {{ for p in /proc/[0-9]*; do [ "$(readlink $p/ns/net 2>/dev/null)" = "$NS" ] && echo ${{p#/proc/}}; done; }}
 ns_pids | sort >{workdir}/head-pids
-{_start(WORKER_NODE, False, worker_env)} >{workdir}/ray-worker.log 2>&1 || {{ echo "ray worker failed"; cat {workdir}/ray-worker.log; exit 91; }}
-ns_pids | sort | comm -13 {workdir}/head-pids - >{workdir}/worker-pids  # the worker node's daemons (raylet, agents)
+{worker}
 # kill_worker_node: SIGKILL the worker node's daemons and everything they started (its actors and their workers)
 kill_worker_node() {{ {sys.executable} {Path(__file__).resolve()} kill-tree $(cat {workdir}/worker-pids); }}
 # wait_for GLOB: until a file matches (10 min at most)
@@ -92,12 +103,16 @@ GREENBENCH = (f"{sys.executable} -c 'import os, signal, sys; signal.signal(signa
               f"os.execv(sys.executable, [sys.executable, \"-m\", \"greenbench\", *sys.argv[1:]])'")
 
 
-def run_on_cluster(driver: str, *, head_env: dict[str, str], worker_env: dict[str, str], timeout: float = 1200,
-                   workdir: Path | None = None) -> subprocess.CompletedProcess:
-    """Run ``driver`` (a shell command) on a fresh two-node loopback cluster; the cluster is gone afterwards."""
+def run_on_cluster(driver: str, *, head_env: dict[str, str], worker_env: dict[str, str] | None,
+                   timeout: float = 1200, workdir: Path | None = None, head_resources: str = SLOT,
+                   worker_gpus: int = 0) -> subprocess.CompletedProcess:
+    """Run ``driver`` (a shell command) on a fresh loopback cluster — a head node offering ``head_resources``
+    and, unless ``worker_env`` is None, a worker node with one slot and ``worker_gpus`` logical GPUs; the
+    cluster is gone afterwards."""
     workdir = workdir or Path(tempfile.mkdtemp(prefix="gbray-"))
     script = workdir / "cluster.sh"
-    script.write_text(cluster_script(workdir, driver, head_env=head_env, worker_env=worker_env))
+    script.write_text(cluster_script(workdir, driver, head_env=head_env, worker_env=worker_env,
+                                     head_resources=head_resources, worker_gpus=worker_gpus))
     return subprocess.run(["unshare", "-n", "sh", str(script)], capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, "COLUMNS": "200"})
 

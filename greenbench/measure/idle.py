@@ -261,6 +261,19 @@ def add_net_energy(record: dict[str, Any], baseline: Mapping[str, Any] | None,
                    **extra: Any) -> dict[str, Any]:
     """``record`` with net fields in each phase's energy entry and ``idle_baseline`` (compact) at the top.
 
+    ``baseline`` is this machine's (the driver's). A record that ran on another machine — a Ray node, named
+    in its ``node`` field — or that carries a baseline already is left as it is: only its own node's baseline
+    applies to it (:func:`apply_baseline`, called where that baseline is known). Otherwise as
+    :func:`apply_baseline`.
+    """
+    if record.get("node") is not None or record.get("idle_baseline") is not None:
+        return record
+    return apply_baseline(record, baseline, **extra)
+
+
+def apply_baseline(record: dict[str, Any], baseline: Mapping[str, Any] | None, **extra: Any) -> dict[str, Any]:
+    """``record`` with net fields above ``baseline`` (the idle power of the machine that ran it).
+
     A record none of whose phases has an energy figure (skipped, failed before measuring, energy off),
     or a baseline without a figure, leaves the record as it is. ``extra`` goes into ``idle_baseline``.
     """
@@ -366,5 +379,5 @@ def describe(baseline: Mapping[str, Any]) -> str:
     return line + "; net energy is above it"
 
 
-__all__ = ["DRIFT_MIN", "FILE_NAME", "add_net_energy", "append", "baseline_from_entry", "compact", "describe",
+__all__ = ["DRIFT_MIN", "FILE_NAME", "add_net_energy", "append", "apply_baseline", "baseline_from_entry", "compact", "describe",
            "drift", "invocation_id", "meaning", "measure_idle", "net_energy", "read_file"]

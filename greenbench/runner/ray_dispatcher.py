@@ -17,10 +17,24 @@ writing, signals, progress) on the driver, unchanged.
   is sent back when it ends. The driver writes records and logs exactly as the local path does.
 * **Data**: a node without a verified copy of the dataset gets the driver's copy through the object store and
   verifies its checksums before use (:meth:`NodeRunner.install_data`).
+* **One per GPU (opt-in)**: with ``isolation="gpu"`` (``runner.ray_isolation: gpu``, ``--isolation gpu``) a
+  workload whose device is ``cuda`` runs in a *GPU runner* instead: a :class:`NodeRunner` holding one Ray ``GPU``
+  (Ray sets its ``CUDA_VISIBLE_DEVICES``), one per GPU of every node that offers a slot, pinned there. Several
+  such workloads share a node, one per GPU, and their records say so (``node.isolation``, ``node.gpu_ids``,
+  ``node.neighbours``, ``node.isolation_note``: CPU and RAM energy then share a socket). Other workloads keep
+  the whole node: the driver starts one on a node only while none of its GPU runners is busy or starting, and a
+  GPU workload never starts beside one (a CPU workload that waits reserves its node, so GPU work drains there).
+* **Idle baseline per node**: before a node's first workload the driver asks one runner there to measure the
+  node's idle power (:meth:`NodeRunner.measure_idle`, its workers imported and waiting, nothing else of
+  greenbench busy on the node; the node's ``GREENBENCH_IDLE_BASELINE_S`` or ``energy.idle_baseline_s``). Each
+  record of that node gets net energy above *its node's* baseline (``idle_baseline.node`` names it) and the
+  baselines are appended to the results directory's ``idle-baseline.json``.
 * **Faults**: a node or actor lost mid-workload makes the runs not yet recorded ``failed`` (the reason names the
-  node) and retries the workload on another node, ``retries`` times (default 1). Ctrl-C / SIGTERM on the driver:
-  :meth:`RayDispatcher.interrupt` kills the actors (their worker processes die with them), the orchestrator
-  marks the runs in flight ``interrupted``.
+  node) and retries the workload on another node, ``retries`` times (default 1). A node runner that is alive
+  but sends no event for longer than the workload's ``runner.timeout_s`` plus ``silence_margin_s`` (hung: the
+  local timeout would have reported by then) is killed by the driver and treated the same way. Ctrl-C / SIGTERM
+  on the driver: :meth:`RayDispatcher.interrupt` kills the actors (their worker processes die with them), the
+  orchestrator marks the runs in flight ``interrupted``.
 """
 
 from __future__ import annotations
@@ -50,6 +64,12 @@ START_HINT = f"""start one with `ray start --head --resources='{{"{SLOT}": 1}}'`
 node that may run workloads), or pass --address HOST:PORT"""
 _POLL_S = 0.5  # longest a poll waits on the node for an event
 _STARTUP_S = 600.0  # a node runner that does not come up in this time is given up
+_IDLE_LIMIT_S = 3600.0 + _STARTUP_S  # the longest an idle baseline may take (GREENBENCH_IDLE_BASELINE_S's maximum)
+ISOLATIONS = ("node", "gpu")
+GPU_NOTE = ("one workload per GPU (runner.ray_isolation: gpu): the workloads in node.neighbours ran on this node "
+            "at the same time, on other GPUs, sharing its CPU package and RAM, so this run's CPU and RAM energy "
+            "(and a machine-level estimate) include part of theirs; its GPU energy covers its own GPU "
+            "(CUDA_VISIBLE_DEVICES)")
 
 
 def import_ray() -> Any:
@@ -70,14 +90,16 @@ class NodeRunner:
     is threaded, so a poll runs while the group does).
     """
 
-    def __init__(self, backends: list[str]) -> None:
+    def __init__(self, backends: list[Any], isolation: str = "node") -> None:
         import ray
 
         from greenbench.runner.local import LocalDispatcher
 
         ctx = ray.get_runtime_context()
         self.node = {"id": ctx.get_node_id(), "hostname": socket.gethostname(),
-                     "ip": ray.util.get_node_ip_address(), "pid": os.getpid()}
+                     "ip": ray.util.get_node_ip_address(), "pid": os.getpid(), "isolation": isolation}
+        if isolation == "gpu":  # the GPU Ray gave this runner (its CUDA_VISIBLE_DEVICES, inherited by the workers)
+            self.node["gpu_ids"] = [str(g) for g in ray.get_gpu_ids()]
         self.workdir = Path(tempfile.mkdtemp(prefix="greenbench-ray-"))
         self.logs = self.workdir / "logs"
         self.logs.mkdir()
@@ -87,7 +109,27 @@ class NodeRunner:
         self._thread: threading.Thread | None = None
 
     def describe(self) -> dict[str, Any]:
+        """This runner's node and fingerprint, once its workers have imported their frameworks: a runner is up
+        only when its start-up can no longer overlap a measured window on its node."""
+        self.dispatcher.wait_ready()
         return {"node": self.node, "env": self.dispatcher.env}
+
+    def measure_idle(self, spec_dict: dict[str, Any]) -> dict[str, Any] | None:
+        """This node's idle baseline (:func:`greenbench.measure.idle.measure_idle`, run here with the suite's
+        energy settings and this node's ``GREENBENCH_IDLE_BASELINE_S``); ``None`` when it is switched off here."""
+        from greenbench.measure import idle
+        from greenbench.measure.settings import settings_for
+
+        spec = RunSpec.model_validate(spec_dict)
+        try:
+            settings = settings_for(spec.energy)
+            seconds = settings.idle_seconds() if settings is not None else 0.0
+        except UserError as exc:  # a bad per-machine setting on this node: no baseline here, and why
+            return {"total_w": None, "reason": f"not measured on this node: {exc}"}
+        if settings is None or seconds <= 0:
+            return None
+        self.dispatcher.wait_ready()  # a framework import is not idle
+        return idle.measure_idle(settings, seconds)
 
     # ------------------------------------------------------------------ data
     def has_data(self, name: str, data_dir: str | None) -> bool:
@@ -172,28 +214,67 @@ class NodeRunner:
         return self.startup_logs()
 
 
+def kill_node_runner(pid: int) -> str:
+    """Run on a node (a Ray task pinned there): SIGKILL the hung node runner ``pid`` — ``ray.kill`` asks the
+    actor's own process to exit, which a stopped or wedged process never does. Only a process that is a
+    NodeRunner actor is killed (``ray::NodeRunner`` in its command line, where /proc can tell)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except FileNotFoundError:
+        return "gone"
+    except OSError:
+        cmdline = "NodeRunner"  # no /proc here: trust the pid the runner reported itself
+    if "NodeRunner" not in cmdline:
+        return f"not a node runner: {cmdline[:80]}"
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return "gone"
+    return "killed"
+
+
 # --------------------------------------------------------------------------- on the driver
 @dataclass
 class _Task:
     group: list[RunSpec]
     log_path: Path
+    kind: str = "slot"  # "slot": holds its node; "gpu": a CUDA workload in a GPU runner (isolation gpu)
     attempt: int = 1
     avoid: set[str] = field(default_factory=set)  # node ids this workload was lost on
     history: list[dict[str, Any]] = field(default_factory=list)  # earlier attempts (lost nodes)
     pending: dict[str, RunSpec] = field(default_factory=dict)
     started: str = ""
+    neighbours: set[str] = field(default_factory=set)  # workloads that ran on its node while it did
+    reserved: str | None = None  # a waiting node-exclusive workload: the node where GPU work drains for it
+
+    @property
+    def limit_s(self) -> float:
+        """The longest the node may legitimately stay silent: the workload's timeout (each run's allowance)."""
+        return max(r.runner.timeout_s for r in self.group)
 
 
 @dataclass
 class _Runner:
     handle: Any
-    ready_ref: Any  # describe(): resolves once the actor is up
+    ready_ref: Any  # describe(): resolves once the actor is up and its workers are ready
+    kind: str = "slot"  # "slot": holds a greenbench_slot; "gpu": holds one GPU of node ``pin``
+    pin: str | None = None  # the node a GPU runner is pinned to
     node: dict[str, Any] | None = None
     env: dict[str, Any] | None = None
     task: _Task | None = None
     poll_ref: Any = None
+    idle_ref: Any = None  # measure_idle() in flight
+    last_event: float = 0.0  # when its task started or it last sent an event (time.monotonic)
     data_ok: set[tuple[str, str | None]] = field(default_factory=set)
     created: float = field(default_factory=time.monotonic)
+
+    @property
+    def node_id(self) -> str | None:
+        return self.node["id"] if self.node is not None else self.pin
+
+    @property
+    def busy(self) -> bool:
+        return self.task is not None or self.idle_ref is not None
 
 
 def _is_loopback(address: str) -> bool:
@@ -214,20 +295,43 @@ def _lost_why(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first}"[:200]
 
 
-class RayDispatcher:
-    """Dispatch workload groups to the nodes of a Ray cluster, at most one in flight per ``greenbench_slot``."""
+def _where(node: dict[str, Any] | None) -> str:
+    node = node or {}
+    return f"Ray node {node.get('hostname', '?')} ({str(node.get('id', '?'))[:12]})"
 
-    def __init__(self, address: str | None = None, *, retries: int = 1, slot: str = SLOT,
-                 connect: bool = True) -> None:
+
+class RayDispatcher:
+    """Dispatch workload groups to the nodes of a Ray cluster, at most one in flight per ``greenbench_slot``
+    (and, with ``isolation="gpu"``, one CUDA workload per GPU)."""
+
+    #: The idle baseline of a record is its node's, measured there (greenbench.measure.idle leaves records
+    #: that carry ``node`` alone); the driver's own baseline describes the driver's machine only.
+    measures_idle_on_nodes = True
+
+    def __init__(self, address: str | None = None, *, retries: int = 1, slot: str = SLOT, isolation: str = "node",
+                 silence_margin_s: float = 300.0, connect: bool = True) -> None:
+        if isolation not in ISOLATIONS:
+            raise UserError(f"--isolation {isolation!r}: not one of: {', '.join(ISOLATIONS)}")
+        if not silence_margin_s > 0:
+            raise UserError(f"runner.node_silence_margin_s {silence_margin_s!r}: give a number of seconds above 0")
         self.address = address or os.environ.get("RAY_ADDRESS") or "auto"
         self.retries = retries
         self.slot = slot
+        self.isolation = isolation
+        self.silence_margin_s = float(silence_margin_s)
         self._runners: list[_Runner] = []
-        self._backends: list[str] = []
+        self._backends: list[Any] = []
         self._log_dir: Path | None = None
         self._data_refs: dict[tuple[str, str | None], Any] = {}
         self._env: dict[str, Any] | None = None
         self._ray: Any = None
+        self._kill_refs: list[Any] = []  # kill_node_runner tasks sent to the nodes of hung runners
+        self._gpu_nodes: dict[str, int] | None = None  # node id -> GPUs, nodes that offer a slot (isolation gpu)
+        self._baselines: dict[str, dict[str, Any] | None] = {}  # node id -> its idle baseline (None: off there)
+        self._idle_spec: dict[str, Any] | None = None  # a spec of the suite: its energy settings, for measure_idle
+        from greenbench.measure.idle import invocation_id
+
+        self._invocation = invocation_id()  # the node baselines' invocation (idle-baseline.json, records)
         if connect:
             self._connect()
 
@@ -282,20 +386,27 @@ class RayDispatcher:
         return self._env
 
     # ------------------------------------------------------------------ start-up
-    def _new_runner(self) -> _Runner:
+    def _new_runner(self, kind: str = "slot", pin: str | None = None) -> _Runner:
         ray = self._ray
-        actor = ray.remote(NodeRunner).options(
-            resources={self.slot: 1}, num_cpus=0, max_concurrency=4, max_restarts=0,
-        ).remote(self._backends)
-        return _Runner(handle=actor, ready_ref=actor.describe.remote())
+        if kind == "gpu":  # one GPU of node ``pin``: Ray sets the runner's CUDA_VISIBLE_DEVICES to it
+            from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    def warm_up(self, backends: set[str], log_dir: Path | None = None) -> None:
-        """One node runner per slot; each starts its framework workers on its node at once."""
+            options: dict[str, Any] = {"num_gpus": 1, "scheduling_strategy": NodeAffinitySchedulingStrategy(pin, soft=False)}
+        else:
+            options = {"resources": {self.slot: 1}}
+        actor = ray.remote(NodeRunner).options(
+            num_cpus=0, max_concurrency=4, max_restarts=0, **options,
+        ).remote(self._backends, "gpu" if kind == "gpu" else "node")
+        return _Runner(handle=actor, ready_ref=actor.describe.remote(), kind=kind, pin=pin)
+
+    def warm_up(self, backends: set[Any], log_dir: Path | None = None) -> None:
+        """One node runner per slot; each starts its framework workers on its node at once. (GPU runners, with
+        ``isolation="gpu"``, start when the first CUDA workload comes.)"""
         self._backends = sorted(backends)
         if log_dir is not None:
             log_dir.mkdir(parents=True, exist_ok=True)
             self._log_dir = log_dir
-        while len(self._runners) < self.slots:
+        while len([r for r in self._runners if r.kind == "slot"]) < self.slots:
             self._runners.append(self._new_runner())
 
     def wait_ready(self) -> None:
@@ -303,6 +414,29 @@ class RayDispatcher:
         refs = [r.ready_ref for r in self._runners if r.node is None]
         if refs:
             self._ray.wait(refs, num_returns=len(refs), timeout=_STARTUP_S)
+
+    def _gpu_layout(self, refresh: bool = False) -> dict[str, int]:
+        """The GPUs of the live nodes that offer a slot (the nodes that may run measured workloads)."""
+        if self._gpu_nodes is None or refresh:
+            self._gpu_nodes = {n["NodeID"]: int(n.get("Resources", {}).get("GPU", 0)) for n in self._ray.nodes()
+                               if n.get("Alive") and n.get("Resources", {}).get(self.slot, 0) > 0
+                               and int(n.get("Resources", {}).get("GPU", 0)) >= 1}
+        return self._gpu_nodes
+
+    def _kind(self, group: list[RunSpec]) -> str:
+        if self.isolation == "gpu" and group[0].device == "cuda" and self._gpu_layout():
+            return "gpu"
+        return "slot"  # the whole node (isolation node, another device, or no node with a GPU to hold)
+
+    def _ensure_gpu_runners(self) -> None:
+        """One GPU runner per GPU of each node in the layout; started on a node only while no node-exclusive
+        workload runs there (their framework imports must not overlap its measured windows)."""
+        for node_id, gpus in self._gpu_layout().items():
+            here = [r for r in self._runners if r.node_id == node_id]
+            if any(r.kind == "slot" and r.busy for r in here):
+                continue
+            for _ in range(gpus - sum(r.kind == "gpu" for r in here)):
+                self._runners.append(self._new_runner("gpu", node_id))
 
     # ------------------------------------------------------------------ data
     def _data_files(self, name: str, data_dir: str | None) -> Any:
@@ -331,10 +465,10 @@ class RayDispatcher:
         """One group (the plain :class:`~greenbench.runner.base.Dispatcher` interface)."""
         yield from self.execute_many(iter([(group, log_path)]))
 
-    def _lost_records(self, task: _Task, runner: _Runner, why: str, retrying: bool) -> Iterator[Event]:
+    def _lost_records(self, task: _Task, runner: _Runner, why: str, retrying: bool, *,
+                      what: str = "lost {where} while running this workload") -> Iterator[Event]:
         node = runner.node or {}
-        where = f"Ray node {node.get('hostname', '?')} ({str(node.get('id', '?'))[:12]})"
-        reason = f"lost {where} while running this workload: {why}"
+        reason = f"{what.format(where=_where(node))}: {why}"
         if retrying:
             reason += f"; retrying on another node (attempt {task.attempt + 1} of {self.retries + 1})"
         from greenbench.runner.records import tail
@@ -342,7 +476,7 @@ class RayDispatcher:
         for spec in list(task.pending.values()):
             rec = base_record(spec, "failed", env=runner.env or self.env, reason=reason, started_at=task.started,
                               stderr_tail=tail(task.log_path), log=task.log_path.name)
-            rec["node"] = {**node, "lost": True}
+            rec["node"] = {**node, "lost": True, "neighbours": sorted(task.neighbours)}
             if task.history:
                 rec["attempts"] = list(task.history)
             yield {"type": "record", "record": rec, "retrying": retrying}
@@ -361,17 +495,141 @@ class RayDispatcher:
         self._ensure_data(runner, spec)
         task.pending = {r.run_id: r for r in task.group}
         task.started = now_iso()
+        task.reserved = None
+        wid = spec.workload_id
+        for other in self._runners:  # who shares the node with whom (always nobody for a node-exclusive one)
+            if other is not runner and other.task is not None and other.node_id == runner.node_id:
+                other.task.neighbours.add(wid)
+                task.neighbours.add(other.task.group[0].workload_id)
         runner.task = task
+        runner.last_event = time.monotonic()
         runner.handle.start.remote([r.model_dump(mode="json") for r in task.group], task.log_path.name)
         runner.poll_ref = runner.handle.poll.remote()
 
+    # ------------------------------------------------------------------ idle baselines
+    def _measure_idle(self, runner: _Runner) -> None:
+        """Ask ``runner`` for its node's idle baseline (nothing else of greenbench runs there meanwhile)."""
+        assert self._idle_spec is not None
+        runner.idle_ref = runner.handle.measure_idle.remote(self._idle_spec)
+        runner.last_event = time.monotonic()
+
+    def _got_baseline(self, runner: _Runner, baseline: dict[str, Any] | None) -> None:
+        node = runner.node or {}
+        self._baselines[node["id"]] = baseline
+        if baseline is None or self._log_dir is None:
+            return
+        from greenbench.errors import write_fault
+        from greenbench.measure import idle
+        from greenbench.results.store import RESUME
+
+        results = self._log_dir.parent  # the orchestrator's results directory (its logs/ is our log_dir)
+        entry = {**baseline, "invocation": self._invocation, "when": "start",
+                 "machine": str((runner.env or {}).get("machine", "unknown")),
+                 "node": {k: node.get(k) for k in ("id", "hostname", "ip")}}
+        try:
+            idle.append(results, baselines=[entry])
+        except OSError as exc:
+            raise write_fault(exc, results / idle.FILE_NAME, "write the idle baseline", "--results", RESUME) from None
+
+    def _with_node_fields(self, runner: _Runner, task: _Task, rec: dict[str, Any]) -> dict[str, Any]:
+        """A record from ``runner``: who shared its node, what isolation meant, net energy above its node's idle."""
+        from greenbench.measure.idle import apply_baseline
+
+        node = rec.setdefault("node", dict(runner.node or {}))
+        node["neighbours"] = sorted(task.neighbours)
+        if node.get("isolation") == "gpu":
+            node["isolation_note"] = GPU_NOTE
+        baseline = self._baselines.get(str(node.get("id")))
+        if baseline is not None:
+            rec = apply_baseline(rec, baseline, invocation=self._invocation,
+                                 node={k: node.get(k) for k in ("id", "hostname")})
+        return rec
+
+    # ------------------------------------------------------------------ hand-out
+    def _fits(self, runner: _Runner, task: _Task, queued: list[_Task]) -> bool:
+        """Whether ``task`` may start on ``runner`` now."""
+        if task.kind != runner.kind:
+            return False
+        node_id = runner.node_id
+        if node_id in task.avoid and any(  # a retry goes to another node when it can
+                o is not runner and o.node is not None and not o.busy and o.kind == task.kind
+                and o.node_id not in task.avoid for o in self._runners):
+            return False
+        here = [o for o in self._runners if o is not runner and o.node_id == node_id]
+        if task.kind == "slot":
+            # the whole node: no GPU runner of the node busy or still starting (its framework import)
+            if any(o.kind == "gpu" and (o.busy or o.node is None) for o in here):
+                task.reserved = task.reserved or node_id  # GPU work drains there meanwhile
+                return False
+            return True
+        # one GPU: never beside a node-exclusive workload, nor on a node one is waiting for
+        if any(o.kind == "slot" and o.busy for o in here):
+            return False
+        return not any(t.reserved == node_id for t in queued if t.kind == "slot")
+
+    def _pick(self, runner: _Runner, retry: collections.deque[_Task], waiting: list[_Task]) -> _Task | None:
+        queued = [*retry, *waiting]
+        for queue_ in (retry, waiting):
+            for t in list(queue_):
+                if self._fits(runner, t, queued):
+                    queue_.remove(t)
+                    return t
+        return None
+
+    def _lose(self, r: _Runner, why: str, *, what: str = "lost {where} while running this workload",
+              retry: collections.deque[_Task], hung: bool = False) -> Iterator[Event]:
+        """``r`` is gone (or, ``hung``, alive but silent: killed here): replace it, fail its runs not yet
+        recorded, retry them elsewhere."""
+        ray = self._ray
+        self._runners.remove(r)
+        with contextlib.suppress(Exception):
+            ray.kill(r.handle, no_restart=True)
+        if hung and r.node is not None:  # ray.kill alone waits for the process to cooperate: SIGKILL it there
+            from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+            with contextlib.suppress(Exception):
+                self._kill_refs.append(ray.remote(kill_node_runner).options(
+                    num_cpus=0, max_retries=0,
+                    scheduling_strategy=NodeAffinitySchedulingStrategy(r.node["id"], soft=False),
+                ).remote(int(r.node["pid"])))
+        if r.kind == "slot":
+            self._runners.append(self._new_runner())  # takes a slot when one is (or becomes) free
+        else:
+            self._gpu_layout(refresh=True)  # a lost node's GPUs are gone; _ensure_gpu_runners replaces the rest
+        task = r.task
+        r.task, r.poll_ref, r.idle_ref = None, None, None
+        if task is None:
+            return
+        again = task.attempt <= self.retries and bool(task.pending)
+        yield from self._lost_records(task, r, why, again, what=what)
+        if again:
+            task.attempt += 1
+            if r.node is not None:
+                task.avoid.add(r.node["id"])
+            retry.append(task)
+
     def execute_many(self, groups: Iterator[tuple[list[RunSpec], Path]]) -> Iterator[Event]:
-        """Run every group of ``groups``, one per free node runner, pulling the next only when one is free."""
+        """Run every group of ``groups``, each on a free node runner of its kind, pulling the next only when one
+        is free (at most as many pulled and waiting as there are runners)."""
         ray = self._ray
         if not self._runners:  # warm_up was not called: the workers start with their first workload
             self.warm_up(set(self._backends))
         retry: collections.deque[_Task] = collections.deque()
+        waiting: list[_Task] = []
         exhausted = False
+
+        def pull() -> _Task | None:
+            nonlocal exhausted
+            item = next(groups, None)
+            if item is None:
+                exhausted = True
+                return None
+            task = _Task(group=item[0], log_path=item[1], kind=self._kind(item[0]))
+            if self._idle_spec is None:
+                self._idle_spec = task.group[0].model_dump(mode="json")
+            waiting.append(task)
+            return task
+
         while True:
             # node runners that came up
             starting = [r for r in self._runners if r.node is None]
@@ -381,74 +639,96 @@ class RayDispatcher:
                     if r.ready_ref in done:
                         try:
                             info = ray.get(r.ready_ref)
-                        except Exception as exc:  # noqa: BLE001 - a runner that cannot start is replaced once
+                        except Exception as exc:  # noqa: BLE001
                             self._runners.remove(r)
+                            if r.kind == "gpu" and r.pin not in self._gpu_layout(refresh=True):
+                                continue  # its node went away: the layout no longer has it
                             raise UserError(f"--executor ray: a node runner could not start: {_first_line(exc)}") from None
                         r.node, r.env = info["node"], info["env"]
-            # hand out work to idle runners
-            for r in [r for r in self._runners if r.node is not None and r.task is None]:
-                task = None
-                for i, t in enumerate(retry):  # a retry goes to another node when it can
-                    if r.node["id"] not in t.avoid or not any(
-                            o.node is not None and o.task is None and o.node["id"] not in t.avoid
-                            for o in self._runners if o is not r):
-                        task = t
-                        del retry[i]
-                        break
-                if task is None and not retry and not exhausted:
-                    item = next(groups, None)
-                    if item is None:
-                        exhausted = True
-                    else:
-                        task = _Task(group=item[0], log_path=item[1])
+            if self._idle_spec is None and not exhausted:
+                pull()  # a spec of the suite: the energy settings each node measures its idle baseline with
+            if self.isolation == "gpu":
+                if not self._gpu_layout():  # no GPU left to hold: CUDA workloads take a whole node
+                    for t in [*retry, *waiting]:
+                        t.kind = "slot"
+                elif any(t.kind == "gpu" for t in [*retry, *waiting]):
+                    self._ensure_gpu_runners()
+            # hand out work to idle runners, each node's idle baseline first
+            for r in [r for r in self._runners if r.node is not None and not r.busy]:
+                node_id = r.node["id"]
+                if node_id not in self._baselines:
+                    measuring = any(o.idle_ref is not None and o.node_id == node_id for o in self._runners)
+                    if self._idle_spec is not None and not measuring and not any(
+                            o.busy for o in self._runners if o.node_id == node_id):
+                        self._measure_idle(r)
+                    continue
+                task = self._pick(r, retry, waiting)
+                while task is None and not exhausted and len(waiting) < len(self._runners):
+                    new = pull()
+                    if new is not None and self._fits(r, new, [*retry, *waiting]):
+                        waiting.remove(new)
+                        task = new
                 if task is not None:
                     self._start(r, task)
             busy = [r for r in self._runners if r.task is not None]
-            if not busy and exhausted and not retry:
+            measuring = [r for r in self._runners if r.idle_ref is not None]
+            if not busy and not measuring and exhausted and not retry and not waiting:
                 return
-            if not busy and not self._runners:
+            if not busy and not measuring and not any(r.kind == "slot" for r in self._runners):
                 # every node runner is gone (nodes lost): try again with new ones, which wait for a free slot
                 for _ in range(self.slots):
                     self._runners.append(self._new_runner())
-            if not busy:
-                ready_refs = [r.ready_ref for r in self._runners if r.node is None]
-                if ready_refs:
-                    ray.wait(ready_refs, num_returns=1, timeout=_POLL_S)
-                    if all(time.monotonic() - r.created > _STARTUP_S for r in self._runners if r.node is None) \
-                            and not any(r.node is not None for r in self._runners):
-                        raise UserError(f"--executor ray: no node with a free {self.slot!r} came up within "
-                                        f"{_STARTUP_S:g} s; {START_HINT}")
+            starting = [r for r in self._runners if r.node is None]
+            if not busy and not measuring and starting and not any(r.node is not None for r in self._runners) \
+                    and all(time.monotonic() - r.created > _STARTUP_S for r in starting):
+                raise UserError(f"--executor ray: no node with a free {self.slot!r} came up within "
+                                f"{_STARTUP_S:g} s; {START_HINT}")
+            refs = [r.poll_ref for r in busy] + [r.idle_ref for r in measuring] + [r.ready_ref for r in starting]
+            if not refs:  # nothing to wait on (cannot last: something is busy, starting or waiting)
+                time.sleep(_POLL_S)
                 continue
-            done, _ = ray.wait([r.poll_ref for r in busy], num_returns=1, timeout=_POLL_S)
+            done_refs, _ = ray.wait(refs, num_returns=1, timeout=_POLL_S)
+            done = set(done_refs)
+            now = time.monotonic()
+            for r in measuring:
+                if r.idle_ref in done:
+                    try:
+                        baseline = ray.get(r.idle_ref)
+                    except Exception as exc:  # noqa: BLE001 - the runner or its node is gone
+                        yield from self._lose(r, _lost_why(exc), retry=retry)
+                        continue
+                    r.idle_ref = None
+                    self._got_baseline(r, baseline)
+                elif now - r.last_event > _IDLE_LIMIT_S + self.silence_margin_s:
+                    yield from self._lose(r, "its idle baseline never came back", retry=retry, hung=True)
             for r in busy:
-                if r.poll_ref not in done:
-                    continue
                 task = r.task
                 assert task is not None
+                if r.poll_ref not in done:
+                    silent = now - r.last_event
+                    if silent > task.limit_s + self.silence_margin_s:  # alive (or not), but hung: the watchdog
+                        yield from self._lose(
+                            r, f"no event from its node runner for {silent:.0f} s, more than the workload's "
+                            f"runner.timeout_s ({task.limit_s:g} s) plus runner.node_silence_margin_s "
+                            f"({self.silence_margin_s:g} s); the node runner was killed",
+                            what="{where} went silent while running this workload", retry=retry, hung=True)
+                    continue
                 try:
                     events = ray.get(r.poll_ref)
                 except Exception as exc:  # noqa: BLE001 - the actor or its node is gone (RayActorError, …)
-                    self._runners.remove(r)
-                    with contextlib.suppress(Exception):
-                        ray.kill(r.handle)
-                    self._runners.append(self._new_runner())  # takes a slot when one is (or becomes) free
-                    again = task.attempt <= self.retries and bool(task.pending)
-                    yield from self._lost_records(task, r, _lost_why(exc), again)
-                    if again:
-                        task.attempt += 1
-                        if r.node is not None:
-                            task.avoid.add(r.node["id"])
-                        retry.append(task)
+                    yield from self._lose(r, _lost_why(exc), retry=retry)
                     continue
+                if events:
+                    r.last_event = now
                 finished = False
                 for event in events:
                     kind = event.get("type")
                     if kind == "record":
-                        rec = event["record"]
+                        rec = self._with_node_fields(r, task, event["record"])
                         task.pending.pop(rec["run_id"], None)
                         if task.history:
                             rec["attempts"] = list(task.history)
-                        yield event
+                        yield {**event, "record": rec}
                     elif kind == "_done":
                         self._append_log(task.log_path, event.get("log") or b"")
                         finished = True
@@ -477,14 +757,17 @@ class RayDispatcher:
         if ray is None:
             return
         try:
+            if self._kill_refs:  # the hung runners' kills: done before the driver disconnects
+                ray.wait(self._kill_refs, num_returns=len(self._kill_refs), timeout=30)
             up = [r for r in self._runners if r.node is not None]
             if up:
                 logs = ray.get([r.handle.close.remote() for r in up], timeout=60)
                 if self._log_dir is not None:
                     for node, files in zip([r.node for r in up], logs):
+                        gpus = f"-gpu{'-'.join(node['gpu_ids'])}" if node.get("gpu_ids") else ""  # one per GPU runner
                         for name, blob in files.items():
                             stem = name.removesuffix(".log")
-                            (self._log_dir / f"{stem}@{str(node['id'])[:12]}.log").write_bytes(blob)
+                            (self._log_dir / f"{stem}@{str(node['id'])[:12]}{gpus}.log").write_bytes(blob)
         except Exception:  # noqa: BLE001, S110 - best effort: the records are written already
             pass
         finally:
@@ -496,4 +779,5 @@ class RayDispatcher:
                 ray.shutdown()
 
 
-__all__ = ["INSTALL_HINT", "NodeRunner", "RayDispatcher", "SLOT", "import_ray"]
+__all__ = ["GPU_NOTE", "INSTALL_HINT", "ISOLATIONS", "NodeRunner", "RayDispatcher", "SLOT", "import_ray",
+           "kill_node_runner"]

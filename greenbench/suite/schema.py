@@ -241,6 +241,13 @@ class RunnerConfig(_Strict):
     executor: Literal["local", "ray"] = Field("local", exclude=True)
     # --executor ray: how often a workload whose node was lost is retried on another node (0: never).
     node_retries: int = Field(1, ge=0, le=10, exclude=True)
+    # --executor ray: what a measured workload holds. node (default): the whole node (its greenbench_slot), one
+    # workload per node. gpu: a workload whose device is cuda holds one of the node's Ray GPUs instead, so a
+    # node runs one such workload per GPU (sharing its CPU package and RAM); other devices keep the whole node.
+    ray_isolation: Literal["node", "gpu"] = Field("node", exclude=True)
+    # --executor ray: a node runner that sends no event for longer than the workload's timeout_s plus this many
+    # seconds is taken for hung (alive, but silent): the driver kills it and retries the workload elsewhere.
+    node_silence_margin_s: float = Field(300.0, gt=0.0, le=86400.0, exclude=True)
     timeout_s: float = Field(3600.0, gt=0)
     inference_batch: int = Field(1000, ge=1)
     latency_samples: int = Field(200, ge=10, le=100000)
