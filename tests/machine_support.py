@@ -96,6 +96,36 @@ def _nvidia_gpus() -> int:
             pass
 
 
+def nvidia_gpu_processes() -> set[int]:
+    """PIDs holding a compute or graphics context on any NVIDIA GPU (NVML), e.g. a laptop's display server;
+    empty without pynvml, a driver or a GPU."""
+    try:
+        import pynvml
+    except Exception:  # noqa: BLE001 - not installed or broken
+        return set()
+    try:
+        pynvml.nvmlInit()
+    except Exception:  # noqa: BLE001 - no driver, no GPU
+        return set()
+    pids: set[int] = set()
+    try:
+        for i in range(int(pynvml.nvmlDeviceGetCount())):
+            handle = pynvml.nvmlDeviceGetHandleByIndex(i)
+            for getter in ("nvmlDeviceGetComputeRunningProcesses", "nvmlDeviceGetGraphicsRunningProcesses"):
+                try:
+                    pids.update(int(proc.pid) for proc in getattr(pynvml, getter)(handle))
+                except Exception:  # noqa: BLE001 - not supported on this board
+                    continue
+    except Exception:  # noqa: BLE001
+        pass
+    finally:
+        try:
+            pynvml.nvmlShutdown()
+        except Exception:  # noqa: BLE001
+            pass
+    return pids
+
+
 def probe_sensors(powercap: Path = POWERCAP) -> Sensors:
     counters, readable = _rapl_files(powercap)
     return Sensors(

@@ -5,12 +5,14 @@ are asserted, never a time."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
 import psutil
 import pytest
 from e2e_support import run_cli
+from machine_support import nvidia_gpu_processes
 
 import greenbench
 
@@ -64,8 +66,20 @@ def _busy_share(seconds: float = 1.0) -> float:
 def test_without_a_neighbour_the_run_is_clean(tmp_path: Path, mnist_dir: Path) -> None:
     if _busy_share() > 0.05:
         pytest.skip("the machine is busy with other work: the clean case needs an otherwise quiet machine")
+    # A process holding a context on an NVIDIA GPU (a laptop's or workstation's display server) is a GPU
+    # neighbour by definition (greenbench.measure.cotenancy), and such a machine never runs clean: there the
+    # verdict must name the GPU, and only the GPU — the CPU part of the judgement is still clean.
+    gpu_neighbours = nvidia_gpu_processes() - {os.getpid()}
     rec, df = _run(tmp_path, 0.10)
-    assert rec["cotenancy"]["contaminated"] is False and rec["cotenancy"]["reason"] is None
+    verdict = rec["cotenancy"]
+    assert verdict["max_other_share"] is not None and verdict["max_other_share"] <= 0.10, verdict
+    if gpu_neighbours:
+        assert verdict["contaminated"] is True, (verdict, gpu_neighbours)
+        assert verdict["reason"].startswith("another process used a GPU during "), verdict
+        assert "of the machine's CPU" not in verdict["reason"]
+        assert bool(df.iloc[0]["contaminated"]) is True and df.iloc[0]["contamination_reason"] == verdict["reason"]
+        return
+    assert verdict["contaminated"] is False and verdict["reason"] is None
     assert bool(df.iloc[0]["contaminated"]) is False and df.iloc[0]["contamination_reason"] is None
 
 
