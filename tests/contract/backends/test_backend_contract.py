@@ -248,7 +248,11 @@ print(json.dumps(be.threads()))
 def test_threads_follow_the_spec_not_the_machine(backend: str) -> None:
     """A thread count other than this machine's core count, in a fresh process (TensorFlow fixes its pools once)."""
     _backend(backend)
-    threads = 1 if (os.cpu_count() or 1) > 1 else 2
+    # The cores this process may use (its CPU affinity: a container's or `taskset`'s cpuset), which is what the
+    # backends size "all" by (greenbench.backends.common.available_cores); os.cpu_count() counts the host's, and
+    # under `taskset -c 0` it chose 1 thread, the very count the machine would have given: nothing was tested.
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    threads = 1 if usable > 1 else 2
     done = subprocess.run([sys.executable, "-c", _THREADS_PROBE.format(backend=backend, threads=threads)],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
