@@ -277,3 +277,27 @@ def class_names(dataset: Any, n: int) -> list[str]:
     if dataset == "fashion-mnist" and n == len(FASHION_CLASSES):
         return list(FASHION_CLASSES)
     return [str(i) for i in range(n)]
+
+
+def _run_conditions(runs: pd.DataFrame) -> dict[str, Any]:
+    """What runs ran under beyond their configuration: threads, OpenMP's wait policy, loop style, shared machine."""
+    def values(col: str) -> tuple[str, ...]:
+        if col not in runs:
+            return ()
+        return tuple(sorted({str(int(v)) if fmt.finite(v) else str(v) for v in runs[col].dropna()}))
+
+    shared = int(runs["shared_machine"].sum()) if "shared_machine" in runs else 0
+    return {"intra-op threads": values("intra_op_threads"), "OpenMP wait": values("omp_wait_policy"),
+            "loop": values("loop"), "shared": shared, "runs": len(runs)}
+
+
+def condition_differences(a: pd.DataFrame, b: pd.DataFrame, skip: set[str] | frozenset[str] = frozenset()) -> list[str]:
+    """How runs ``a`` and runs ``b`` differ in intra-op threads, OpenMP wait policy, loop style or co-tenancy,
+    one phrase each (``intra-op threads 2 vs 1``); ``skip`` leaves out what a comparison changes on purpose."""
+    ca, cb = _run_conditions(a), _run_conditions(b)
+    out = [f"{name} {'/'.join(ca[name])} vs {'/'.join(cb[name])}"
+           for name in ("intra-op threads", "OpenMP wait", "loop")
+           if name not in skip and ca[name] and cb[name] and ca[name] != cb[name]]
+    if ca["shared"] or cb["shared"]:
+        out.append(f"{fmt.SHARED} shared machine: {ca['shared']} of {ca['runs']} vs {cb['shared']} of {cb['runs']} runs")
+    return out

@@ -185,36 +185,15 @@ def _h2h_note(h2h: list[dict[str, Any]]) -> str:
     return note
 
 
-def _side_conditions(runs: pd.DataFrame) -> dict[str, Any]:
-    """What a side's runs ran under, beyond their configuration: threads, OpenMP's wait policy, loop style,
-    shared machine."""
-    def values(col: str) -> tuple[str, ...]:
-        if col not in runs:
-            return ()
-        return tuple(sorted({str(int(v)) if fmt.finite(v) else str(v) for v in runs[col].dropna()}))
-
-    shared = int(runs["shared_machine"].sum()) if "shared_machine" in runs else 0
-    return {"threads": values("intra_op_threads"), "omp": values("omp_wait_policy"),
-            "loop": values("loop"), "shared": shared, "runs": len(runs)}
-
-
 def conditions(df: pd.DataFrame, factor: str, level: str, reference: str) -> str:
     """How the two sides of a head-to-head differ in threads, OpenMP wait policy, loop style or co-tenancy
-    ('' when they do not)."""
+    ('' when they do not); what the factor itself changes is not repeated."""
     runs = rd.primary(df)
     if factor not in runs:
         return ""
-    a = _side_conditions(runs[runs[factor].astype(str) == level])
-    b = _side_conditions(runs[runs[factor].astype(str) == reference])
-    out = []
-    for key, name in (("threads", "intra-op threads"), ("omp", "OpenMP wait"), ("loop", "loop")):
-        if key == factor or (key == "threads" and factor == "threads"):
-            continue  # what the comparison changes on purpose
-        if a[key] and b[key] and a[key] != b[key]:
-            out.append(f"{name} {'/'.join(a[key])} vs {'/'.join(b[key])}")
-    if a["shared"] or b["shared"]:
-        out.append(f"{fmt.SHARED} shared machine: {a['shared']} of {a['runs']} vs {b['shared']} of {b['runs']} runs")
-    return "; ".join(out)
+    skip = {factor, "intra-op threads"} if factor == "threads" else {factor}
+    return "; ".join(rd.condition_differences(runs[runs[factor].astype(str) == level],
+                                              runs[runs[factor].astype(str) == reference], skip=skip))
 
 
 def build(inp: Inputs, sec: Section) -> None:

@@ -266,6 +266,14 @@ def build(inp: Inputs, sec: Section) -> None:
             "No energy saving is stated between the greenest near-best run and the most accurate run: "
             "their energy came from different methods, whose systematic errors do not cancel in a ratio."
         )
+    if h.near_best is not None and h.best is not None and h.near_best["run_id"] != h.best["run_id"]:
+        one = lambda row: df[df["run_id"] == row["run_id"]]  # noqa: E731
+        differ = rd.condition_differences(one(h.near_best), one(h.best))
+        if differ:
+            sec.notes.append(
+                "The recommended run and the most accurate one ran under different conditions beyond their "
+                f"configuration — recommended vs most accurate: {'; '.join(differ)}. Such differences can move "
+                "time and energy as much as the setting itself.")
     if t["low_confidence"]:
         sec.notes.append(f"{fmt.LOW} At least one phase of this run was too short for a reliable energy reading.")
     shared = rd.contaminated(rd.primary(df))

@@ -94,3 +94,28 @@ def test_the_loop_styles_convenience_cost_is_a_head_to_head_row(make_record, wri
     # levels in name order: idiomatic is the reference, parity trains in half its time and energy
     assert re.search(r"loop parity vs idiomatic 1 ×0\.50 ×0\.50", comp), comp
     assert "what a user pays, in time and energy, for writing the loop the usual way" in comp
+
+
+def _one_thread(rec: dict) -> dict:
+    rec["config"]["threads"] = 1
+    rec["config"]["training"]["threads"] = 1
+    rec["metrics"]["threads"] = {"setting": 1, "intra_op": 1, "inter_op": 1, "omp_wait_policy": "default"}
+    rec["run_id"] += "-t1"
+    rec["workload_id"] += "-t1"
+    return rec
+
+
+def test_threads_is_a_head_to_head_factor_and_the_headline_names_a_thread_difference(make_record, write_records,
+                                                                                      tmp_path):
+    recs = []
+    for seed in (0, 1):
+        recs.append(quiet(make_record(seed=seed, accuracy=0.950, train_s=10.0, kwh=1e-4)))  # all cores: 2 threads
+        recs.append(quiet(_one_thread(make_record(seed=seed, accuracy=0.948, train_s=12.0, kwh=0.6e-4))))
+    d = write_records(recs)
+    page = build_report([d], out=tmp_path / "r.html").read_text(encoding="utf-8")
+    comp = _text(section_text(page, "comparisons"))
+    # the factor's own change (intra-op threads 2 vs 1) is not repeated as a side condition: the row says "—"
+    assert re.search(r"threads all vs 1 1 ×0\.83 ×1\.67 † ×1\.67 † \+0\.20 pp —", comp), comp
+    head = _text(section_text(page, "headline"))
+    assert ("The recommended run and the most accurate one ran under different conditions beyond their "
+            "configuration — recommended vs most accurate: intra-op threads 1 vs 2.") in head, head
