@@ -61,9 +61,11 @@ def throughput(model: Any, x: np.ndarray, batch: int, min_s: float) -> tuple[int
 
 def thread_settings(spec: RunSpec, pools: dict[str, int]) -> dict[str, Any]:
     """What the run's threads ran under: the threads axis value, the framework's intra- and inter-op pool sizes
-    as it reports them, and OpenMP's wait policy in this worker (``default``: unset, the OpenMP runtime's own)."""
+    as it reports them, OpenMP's wait policy in this worker (``default``: unset, the OpenMP runtime's own) and
+    ``OMP_NUM_THREADS`` as the worker saw it (``None``: unset)."""
     wait = os.environ.get("OMP_WAIT_POLICY", "").strip().lower() or "default"
-    return {"setting": spec.threads, **pools, "omp_wait_policy": wait}
+    return {"setting": spec.threads, **pools, "omp_wait_policy": wait,
+            "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
 
 
 def sample_indices(n_test: int) -> np.ndarray:

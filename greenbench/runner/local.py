@@ -306,6 +306,10 @@ class _Idle:
 
     @property
     def wanted(self) -> bool:
+        # A dispatcher whose nodes measure their own idle power (Ray: each node before its first workload) needs
+        # none of the driver's: the driver's machine runs no workload, and its figure would apply to no record.
+        if getattr(self.dispatcher, "measures_idle_on_nodes", False):
+            return False
         return self.settings is not None and self.seconds > 0
 
     def _machine(self) -> str:

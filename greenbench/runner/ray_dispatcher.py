@@ -82,6 +82,28 @@ def import_ray() -> Any:
 
 
 # --------------------------------------------------------------------------- on the node
+def drop_ray_thread_cap(parent_environ: Path | None = None) -> str | None:
+    """Remove the ``OMP_NUM_THREADS`` Ray put into this actor's environment, and return its value (else ``None``).
+
+    Ray sets ``OMP_NUM_THREADS`` in a worker holding no CPU resource (``num_cpus=0``, as a node runner is) to 1,
+    unless it is already set (``set_omp_num_threads_if_unset`` in ``ray/_private/utils.py``, Ray's issue #6998).
+    Inherited by the measuring workers, it would make torch's own default one thread (``threads: default``) and
+    cap any OpenMP code there, unlike the same run on the local executor. The value is Ray's when the raylet
+    that started this process (its parent) does not have it; a value the operator gave ``ray start`` stays.
+    """
+    value = os.environ.get("OMP_NUM_THREADS")
+    if value is None:
+        return None
+    try:
+        parent = (parent_environ or Path(f"/proc/{os.getppid()}/environ")).read_bytes().split(b"\0")
+    except OSError:  # no /proc (not Linux): leave it, the records say what the workers ran with
+        return None
+    if any(entry.startswith(b"OMP_NUM_THREADS=") for entry in parent):
+        return None
+    del os.environ["OMP_NUM_THREADS"]
+    return value
+
+
 class NodeRunner:
     """Runs workload groups on one node, in the same per-framework worker processes as the local executor.
 
@@ -103,6 +125,7 @@ class NodeRunner:
         self.workdir = Path(tempfile.mkdtemp(prefix="greenbench-ray-"))
         self.logs = self.workdir / "logs"
         self.logs.mkdir()
+        drop_ray_thread_cap()  # before the workers start: they run with the node's own thread environment
         self.dispatcher = LocalDispatcher()  # its env: this node's fingerprint, computed here
         self.dispatcher.warm_up(set(backends), log_dir=self.logs)  # frameworks import while the driver goes on
         self._events: queue.Queue[Event] = queue.Queue()

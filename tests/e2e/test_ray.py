@@ -151,6 +151,9 @@ def test_a_suite_runs_on_two_nodes_one_workload_per_node_and_resumes_a_local_run
         assert node["id"] and node["hostname"] and node["ip"] == "127.0.0.1"
         assert node["isolation"] == "node" and node["neighbours"] == []  # nothing else ran on its node meanwhile
         assert rec["env"]["hostname"] == node["hostname"]  # the fingerprint of the node that ran it
+        # Ray's OMP_NUM_THREADS=1 for an actor without CPUs does not reach the measuring workers: they run with
+        # the thread environment the node was started with, as the local executor's workers do
+        assert rec["metrics"]["threads"]["omp_num_threads"] == os.environ.get("OMP_NUM_THREADS"), rec["run_id"]
         assert rec["env"]["machine"] == rec["machine"]
         assert (results / "logs" / rec["log"]).is_file()
     assert not any("node" in rec for rec in local.values())
