@@ -48,6 +48,13 @@ os.environ["GREENBENCH_QUIET_WAIT_S"] = "0"
 for _setting in ("GREENBENCH_CPU_TDP_W", "GREENBENCH_MACHINE", "GREENBENCH_POWERCAP_ROOT", "GREENBENCH_BACKENDS",
                  "GREENBENCH_MODELS"):
     os.environ.pop(_setting, None)
+# Loopback bypasses any HTTP proxy this machine configures (http_proxy / https_proxy, common on corporate
+# laptops and CI runners behind a proxy): the tests' own servers listen on 127.0.0.1, and urllib, which the
+# product downloads with, would otherwise send even those requests to the proxy (6 download and network-guard
+# tests failed with http_proxy=http://proxy.example:3128). Only loopback is added: real downloads keep the proxy.
+_no_proxy = [e.strip() for n in ("no_proxy", "NO_PROXY") for e in os.environ.get(n, "").split(",") if e.strip()]
+_no_proxy += [host for host in ("127.0.0.1", "localhost", "::1") if host not in _no_proxy]
+os.environ["no_proxy"] = os.environ["NO_PROXY"] = ",".join(dict.fromkeys(_no_proxy))
 
 
 @pytest.fixture
