@@ -243,6 +243,12 @@ def build(inp: Inputs, sec: Section) -> None:
             "(energy.min_phase_s) and are flagged low-confidence: the energy meter samples power at intervals, "
             "so very short windows are dominated by sampling error."
         )
+    shared_socket = [r for r in res.records if ((r.get("node") or {}).get("isolation")) == "gpu"]
+    if shared_socket:
+        nodes = {(r.get("node") or {}).get("hostname") for r in shared_socket} - {None}
+        note = (shared_socket[0].get("node") or {}).get("isolation_note") or "one workload per GPU"
+        sec.notes.append(f"{len(shared_socket)} run(s) on {len(nodes) or 'an unknown number of'} Ray node(s) ran "
+                         f"{note}.")
     if prov:
         t = pd.DataFrame(
             [

@@ -119,3 +119,15 @@ def test_threads_is_a_head_to_head_factor_and_the_headline_names_a_thread_differ
     head = _text(section_text(page, "headline"))
     assert ("The recommended run and the most accurate one ran under different conditions beyond their "
             "configuration — recommended vs most accurate: intra-op threads 1 vs 2.") in head, head
+
+
+def test_runs_that_shared_a_node_one_per_gpu_say_so_in_methodology(make_record, write_records, tmp_path):
+    from greenbench.runner.ray_dispatcher import GPU_NOTE
+
+    recs = [quiet(make_record(seed=s)) for s in (0, 1)]
+    for rec in recs:
+        rec["node"] = {"id": "n1", "hostname": "gpu-node", "ip": "127.0.0.1", "isolation": "gpu",
+                       "gpu_ids": [str(rec["config"]["seed"])], "neighbours": [], "isolation_note": GPU_NOTE}
+    page = build_report([write_records(recs)], out=tmp_path / "r.html").read_text(encoding="utf-8")
+    meth = _text(section_text(page, "methodology"))
+    assert f"2 run(s) on 1 Ray node(s) ran {GPU_NOTE}." in meth, meth
