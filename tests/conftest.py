@@ -48,6 +48,16 @@ os.environ["GREENBENCH_QUIET_WAIT_S"] = "0"
 for _setting in ("GREENBENCH_CPU_TDP_W", "GREENBENCH_MACHINE", "GREENBENCH_POWERCAP_ROOT", "GREENBENCH_BACKENDS",
                  "GREENBENCH_MODELS"):
     os.environ.pop(_setting, None)
+# Terminal settings of the machine running the tests: rich reads them for every console, even one on a StringIO
+# with an explicit width. FORCE_COLOR (which CI systems set to get colours in their logs) and TTY_COMPATIBLE put
+# ANSI codes into the captured text the golden and markup tests compare (9 tests failed with FORCE_COLOR=1), and
+# TERM=dumb (Jenkins, Emacs shells, some containers) makes every terminal console 80 columns whatever width it
+# was given (9 tests). The tests build the consoles they need themselves; golden_support strips the same for
+# its CLI subprocesses.
+for _setting in ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE"):
+    os.environ.pop(_setting, None)
+if os.environ.get("TERM", "").lower() in ("dumb", "unknown"):
+    os.environ.pop("TERM")
 # Loopback bypasses any HTTP proxy this machine configures (http_proxy / https_proxy, common on corporate
 # laptops and CI runners behind a proxy): the tests' own servers listen on 127.0.0.1, and urllib, which the
 # product downloads with, would otherwise send even those requests to the proxy (6 download and network-guard
