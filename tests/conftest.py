@@ -48,6 +48,35 @@ os.environ["GREENBENCH_QUIET_WAIT_S"] = "0"
 for _setting in ("GREENBENCH_CPU_TDP_W", "GREENBENCH_MACHINE", "GREENBENCH_POWERCAP_ROOT", "GREENBENCH_BACKENDS",
                  "GREENBENCH_MODELS"):
     os.environ.pop(_setting, None)
+
+
+def _cache_without_calibrations() -> None:
+    """The cache as this machine has it, less its calibration curves (``greenbench calibrate``).
+
+    A curve stored for this machine's CPU model makes every run without readable RAPL estimate its CPU from
+    it (provenance estimated:calibrated), a per-machine setting like the ones above: 5 tests of what the
+    hardware gives failed with one in the cache. Where the cache holds curves, the session gets a cache of its
+    own whose entries link to the machine's (datasets, array caches: nothing is fetched or decoded again)
+    except ``calibration``. The calibration tests use caches of their own anyway."""
+    import atexit
+    import shutil
+    import tempfile
+
+    from greenbench.data.cache import cache_root
+
+    root = cache_root()
+    if not (root / "calibration").exists():
+        return
+    session = Path(tempfile.mkdtemp(prefix="greenbench-test-cache-"))
+    for entry in root.iterdir():
+        if entry.name != "calibration":
+            (session / entry.name).symlink_to(entry.resolve())
+    os.environ["GREENBENCH_CACHE_DIR"] = str(session)
+    atexit.register(shutil.rmtree, session, True)  # the links only, never what they point to
+
+
+_cache_without_calibrations()
+
 # Terminal settings of the machine running the tests: rich reads them for every console, even one on a StringIO
 # with an explicit width. FORCE_COLOR (which CI systems set to get colours in their logs) and TTY_COMPATIBLE put
 # ANSI codes into the captured text the golden and markup tests compare (9 tests failed with FORCE_COLOR=1), and
