@@ -287,6 +287,7 @@ class _Runner:
     task: _Task | None = None
     poll_ref: Any = None
     idle_ref: Any = None  # measure_idle() in flight
+    idle_end: bool = False  # ... to measure its node's idle power again at the end (drift), not the baseline
     last_event: float = 0.0  # when its task started or it last sent an event (time.monotonic)
     data_ok: set[tuple[str, str | None]] = field(default_factory=set)
     created: float = field(default_factory=time.monotonic)
@@ -351,6 +352,8 @@ class RayDispatcher:
         self._kill_refs: list[Any] = []  # kill_node_runner tasks sent to the nodes of hung runners
         self._gpu_nodes: dict[str, int] | None = None  # node id -> GPUs, nodes that offer a slot (isolation gpu)
         self._baselines: dict[str, dict[str, Any] | None] = {}  # node id -> its idle baseline (None: off there)
+        self._baseline_at: dict[str, float] = {}  # node id -> when its baseline came (time.monotonic)
+        self._rechecked: set[str] = set()  # nodes whose idle power was measured again at the end
         self._idle_spec: dict[str, Any] | None = None  # a spec of the suite: its energy settings, for measure_idle
         from greenbench.measure.idle import invocation_id
 
@@ -538,21 +541,58 @@ class RayDispatcher:
 
     def _got_baseline(self, runner: _Runner, baseline: dict[str, Any] | None) -> None:
         node = runner.node or {}
+        if runner.idle_end:  # the end-of-suite measurement: how far the node's idle power drifted
+            runner.idle_end = False
+            start = self._baselines.get(node["id"])
+            if baseline is not None and start is not None:
+                from greenbench.measure.idle import drift
+
+                self._save_idle(runner, baseline, "end", drift(start, baseline))
+            return
         self._baselines[node["id"]] = baseline
-        if baseline is None or self._log_dir is None:
+        self._baseline_at[node["id"]] = time.monotonic()
+        if baseline is not None:
+            self._save_idle(runner, baseline, "start")
+
+    def _save_idle(self, runner: _Runner, baseline: dict[str, Any], when: str,
+                   change: dict[str, Any] | None = None) -> None:
+        if self._log_dir is None:
             return
         from greenbench.errors import write_fault
         from greenbench.measure import idle
         from greenbench.results.store import RESUME
 
+        node = runner.node or {}
         results = self._log_dir.parent  # the orchestrator's results directory (its logs/ is our log_dir)
-        entry = {**baseline, "invocation": self._invocation, "when": "start",
-                 "machine": str((runner.env or {}).get("machine", "unknown")),
-                 "node": {k: node.get(k) for k in ("id", "hostname", "ip")}}
+        where = {"node": {k: node.get(k) for k in ("id", "hostname", "ip")}}
+        entry = {**baseline, "invocation": self._invocation, "when": when,
+                 "machine": str((runner.env or {}).get("machine", "unknown")), **where}
+        drifts = [{"invocation": self._invocation, **change, **where}] if change is not None else []
         try:
-            idle.append(results, baselines=[entry])
+            idle.append(results, baselines=[entry], drifts=drifts)
         except OSError as exc:
             raise write_fault(exc, results / idle.FILE_NAME, "write the idle baseline", "--results", RESUME) from None
+
+    def _recheck_idle(self) -> bool:
+        """At the end of the suite, measure again the idle power of each node whose baseline is older than
+        ``energy.idle_recheck_after_s`` (drift, as the local executor does for its machine). True while one runs."""
+        if self._idle_spec is None:
+            return False
+        after = (self._idle_spec.get("energy") or {}).get("idle_recheck_after_s")
+        if after is None:
+            return False
+        started = False
+        for r in self._runners:
+            node_id = r.node_id
+            if (r.node is None or r.busy or node_id is None or node_id in self._rechecked
+                    or self._baselines.get(node_id) is None
+                    or time.monotonic() - self._baseline_at.get(node_id, time.monotonic()) <= float(after)):
+                continue
+            self._rechecked.add(node_id)
+            r.idle_end = True
+            self._measure_idle(r)
+            started = True
+        return started
 
     def _with_node_fields(self, runner: _Runner, task: _Task, rec: dict[str, Any]) -> dict[str, Any]:
         """A record from ``runner``: who shared its node, what isolation meant, net energy above its node's idle."""
@@ -696,6 +736,8 @@ class RayDispatcher:
             busy = [r for r in self._runners if r.task is not None]
             measuring = [r for r in self._runners if r.idle_ref is not None]
             if not busy and not measuring and exhausted and not retry and not waiting:
+                if self._recheck_idle():
+                    continue  # each long-running node's idle power again, then done
                 return
             if not busy and not measuring and not any(r.kind == "slot" for r in self._runners):
                 # every node runner is gone (nodes lost): try again with new ones, which wait for a free slot

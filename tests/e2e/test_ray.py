@@ -44,7 +44,7 @@ models:
   mlp: {hidden: [32]}
   cnn: {channels: [4, 8], dense: 16}
 training: {epochs: %(epochs)d, batch_size: 64}
-energy: {country: USA, measure_power_secs: 0.5, min_phase_s: 0.5, min_samples: 1}
+energy: {country: USA, measure_power_secs: 0.5, min_phase_s: 0.5, min_samples: 1, idle_recheck_after_s: 0.001}
 runner: {timeout_s: 600, latency_samples: 10}
 """
 
@@ -176,11 +176,18 @@ def test_a_suite_runs_on_two_nodes_one_workload_per_node_and_resumes_a_local_run
 
 def _check_node_baselines(results: Path, remote: dict[str, dict]) -> None:
     """Each node measured its own idle baseline (or none, where GREENBENCH_IDLE_BASELINE_S=0 says so), and its
-    records' net energy is above that node's baseline, named in the record; the driver measured none."""
+    records' net energy is above that node's baseline, named in the record; the driver measured none. The node
+    measured again at the end (the suite ran longer than its energy.idle_recheck_after_s) and the drift between
+    the two is recorded for that node."""
     data = json.loads((results / "idle-baseline.json").read_text())
-    measured = {b["node"]["id"]: b for b in data["baselines"]}
-    assert len(measured) == 1 and len(data["baselines"]) == 1, data  # the worker node's, once; not the head's
+    measured = {b["node"]["id"]: b for b in data["baselines"] if b["when"] == "start"}
+    assert len(measured) == 1, data  # the worker node's, once; not the head's, not the driver's
     (worker_id, baseline), = measured.items()
+    (end,) = [b for b in data["baselines"] if b["when"] == "end"]
+    assert end["node"]["id"] == worker_id and end["total_w"] > 0 and end["invocation"] == baseline["invocation"]
+    (change,) = data["drift"]
+    assert change["node"]["id"] == worker_id and change["start_w"] == baseline["total_w"]
+    assert change["end_w"] == end["total_w"] and isinstance(change["flagged"], bool)
     assert baseline["requested_s"] == 1.0 and baseline["total_w"] > 0 and baseline["machine"], baseline
     for rec in remote.values():
         train = rec["phases"].get("train", {}).get("energy") or {}
