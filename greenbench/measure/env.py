@@ -80,6 +80,27 @@ def versions() -> dict[str, str | None]:
 
 
 # --------------------------------------------------------------------------- CPU
+# Arm cores by (CPU implementer, CPU part) of /proc/cpuinfo (the Arm architecture's MIDR fields), for servers whose
+# cpuinfo has no "model name" line (Graviton, Ampere Altra, Grace): the cores' names, as Linux's own tables give them.
+_ARM_CORES = {
+    ("0x41", "0xd08"): "Arm Cortex-A72", ("0x41", "0xd0b"): "Arm Cortex-A76", ("0x41", "0xd0c"): "Arm Neoverse-N1",
+    ("0x41", "0xd40"): "Arm Neoverse-V1", ("0x41", "0xd49"): "Arm Neoverse-N2", ("0x41", "0xd4f"): "Arm Neoverse-V2",
+    ("0x41", "0xd8e"): "Arm Neoverse-N3", ("0x41", "0xd84"): "Arm Neoverse-V3", ("0xc0", "0xac3"): "AmpereOne",
+}
+
+
+def _arm_cpu_model(text: str) -> str | None:
+    """A stable name for an Arm CPU from its implementer and part numbers (``Arm Neoverse-N1``), or the raw
+    numbers where the core is not in :data:`_ARM_CORES` (``Arm implementer 0x41 part 0xd4a``): a calibration
+    curve and a fingerprint need the same name on every machine with that core."""
+    implementer = re.search(r"^CPU implementer\s*:\s*(\S+)", text, flags=re.MULTILINE)
+    part = re.search(r"^CPU part\s*:\s*(\S+)", text, flags=re.MULTILINE)
+    if not (implementer and part):
+        return None
+    key = (implementer.group(1).lower(), part.group(1).lower())
+    return _ARM_CORES.get(key) or f"Arm implementer {key[0]} part {key[1]}"
+
+
 def cpu_model() -> str | None:
     """The CPU's marketing name, read cheaply (no py-cpuinfo: it spawns a subprocess per call)."""
     if sys.platform.startswith("linux"):
@@ -88,6 +109,9 @@ def cpu_model() -> str | None:
             m = re.search(rf"^{key}\s*:\s*(.+)$", text, flags=re.MULTILINE)
             if m and m.group(1).strip():
                 return m.group(1).strip()
+        arm = _arm_cpu_model(text)
+        if arm is not None:
+            return arm
     if sys.platform == "darwin":
         try:
             out = subprocess.run(

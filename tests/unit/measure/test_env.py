@@ -158,3 +158,27 @@ def test_without_counters_the_forecast_names_a_declared_power_or_a_calibration(
     # counters win over both
     caps = env.energy_capabilities({"root": "/x", "present": True, "readable": ["/x/energy_uj"], "unreadable": {}}, [])
     assert caps["cpu"] == "measured:rapl"
+
+
+NEOVERSE_CPUINFO = """processor\t: 0
+BogoMIPS\t: 243.75
+Features\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp ssbs
+CPU implementer\t: 0x41
+CPU architecture: 8
+CPU variant\t: 0x3
+CPU part\t: 0xd0c
+CPU revision\t: 1
+
+"""
+
+
+@pytest.mark.parametrize("text, name", [
+    (NEOVERSE_CPUINFO, "Arm Neoverse-N1"),  # an Arm server's cpuinfo: no "model name" line
+    (NEOVERSE_CPUINFO.replace("0xd0c", "0xd4a"), "Arm implementer 0x41 part 0xd4a"),  # a core not in the table
+])
+def test_an_arm_cpu_without_a_model_name_is_named_by_its_core(monkeypatch, text: str, name: str) -> None:
+    from greenbench.measure import env
+
+    monkeypatch.setattr(env.sys, "platform", "linux")
+    monkeypatch.setattr(env, "_read", lambda path: text if str(path) == "/proc/cpuinfo" else None)
+    assert env.cpu_model() == name
