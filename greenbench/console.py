@@ -18,6 +18,7 @@ with its unit) onto indented continuation lines instead of splitting them mid-wo
 
 from __future__ import annotations
 
+import os
 from typing import IO, Iterable, Sequence, Union
 
 from rich.console import Console
@@ -69,13 +70,15 @@ def interactive(console: Console) -> bool:
 
     Read from the file itself rather than :attr:`Console.is_terminal`: ``FORCE_COLOR``, which CI
     systems set to get colours in their logs, makes rich call a log a terminal, and a log is still
-    80 columns that nobody can widen.
+    80 columns that nobody can widen. A dumb terminal (``TERM=dumb`` or ``unknown``: an editor's shell, some CI
+    runners) is 80 columns to rich whatever its width, so it gets the log layout too: every value whole.
     """
     isatty = getattr(console.file, "isatty", None)
     try:
-        return bool(isatty is not None and isatty())
+        tty = bool(isatty is not None and isatty())
     except ValueError:  # a closed file
         return False
+    return tty and os.environ.get("TERM", "").lower() not in ("dumb", "unknown")
 
 
 def words(value: Part, style: str = "") -> list[Text]:

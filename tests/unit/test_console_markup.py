@@ -162,3 +162,29 @@ def test_summary_cells_print_literally(make_record, tmp_path: Path) -> None:
         assert "0.9000 run[/]id[bold" in flat, (kind, flat)
         assert f"{bad['run_id']}: [link=x]boom[/] :warning: pip install 'greenbench[tensorflow]'" in flat, (kind, flat)
         assert "out[/]dir" in flat
+
+
+class _Tty:
+    def __init__(self) -> None:
+        self.written: list[str] = []
+
+    def isatty(self) -> bool:
+        return True
+
+    def write(self, s: str) -> int:
+        self.written.append(s)
+        return len(s)
+
+    def flush(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("term, expected", [("xterm-256color", True), ("dumb", False), ("unknown", False)])
+def test_a_dumb_terminal_gets_the_log_layout(monkeypatch: pytest.MonkeyPatch, term: str, expected: bool) -> None:
+    # rich takes a dumb terminal for 80 columns whatever its width: the plan table would cut run ids there
+    from rich.console import Console
+
+    from greenbench.console import interactive
+
+    monkeypatch.setenv("TERM", term)
+    assert interactive(Console(file=_Tty(), width=200)) is expected
