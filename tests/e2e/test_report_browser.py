@@ -98,7 +98,12 @@ def open_and_check(driver: Any, report: Path, screenshot: Path) -> dict[str, Any
     driver.get_log("performance")
     driver.get_log("browser")
     driver.get(report.resolve().as_uri())
-    assert driver.execute_script("return document.readyState") == "complete"
+    # get() returns once chromedriver's navigation wait ends, which on a loaded machine can be before the load
+    # event (readyState "interactive": 1 of 20 flake-check runs). The page must reach "complete" — its images
+    # decoded — within the same 60 s the page load is allowed.
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, 60).until(lambda d: d.execute_script("return document.readyState") == "complete")
 
     # every section heading, in order
     headings = driver.execute_script(
