@@ -66,6 +66,16 @@ OMP_WAIT_POLICIES: tuple[str, ...] = ("passive", "active")
 AXIS_DEFAULTS: dict[str, object] = {"loop": DEFAULT_LOOP, "threads": THREADS_ALL}
 
 
+def axis_in_identity(axis: str, value: object) -> bool:
+    """Whether a run's ``axis`` value is part of its identity (run id, compare's matching). Not an axis added
+    later at the value every run had before it (:data:`AXIS_DEFAULTS`), and not ``threads`` as a count or ``all``:
+    ``training.threads`` carries those (null for all), so a run keeps the id a suite's ``training.threads: N``
+    gave it before the axis existed; only ``default`` (no pool set) is new."""
+    if axis in AXIS_DEFAULTS and value == AXIS_DEFAULTS[axis]:
+        return False
+    return axis != "threads" or value == THREADS_DEFAULT
+
+
 def thread_count(setting: int | str) -> int | None:
     """A ``threads`` axis value as an intra-op thread count: ``None`` for ``all`` (every usable core) and for
     ``default`` (the framework's own choice)."""
@@ -141,6 +151,7 @@ __all__ = [
     "OMP_WAIT_POLICIES",
     "THREADS_ALL",
     "THREADS_DEFAULT",
+    "axis_in_identity",
     "DEVICES",
     "OPTIMIZERS",
     "COMPRESSION_HELP",

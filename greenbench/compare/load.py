@@ -16,7 +16,7 @@ from typing import Any, Iterable, Sequence
 import pandas as pd
 
 from greenbench.backend_registry import BUILTIN
-from greenbench.choices import AXIS_DEFAULTS, CONFIG_AXES, LABEL_AXES, THREADS_DEFAULT
+from greenbench.choices import AXIS_DEFAULTS, CONFIG_AXES, LABEL_AXES, axis_in_identity
 from greenbench.errors import UserError
 from greenbench.results.frame import COLUMNS, record_to_row
 from greenbench.results.walk import find_records
@@ -68,11 +68,9 @@ def flatten(obj: Any, prefix: str = "") -> dict[str, str]:
 def identity(config: dict[str, Any]) -> dict[str, str]:
     """The flattened config minus what is not part of the workload (see :data:`NOT_WORKLOAD`)."""
     flat = flatten(config or {})
-    for axis, before in AXIS_DEFAULTS.items():  # an axis added later, at the value runs had before it: as before
-        if flat.get(axis) == json.dumps(before):
+    for axis in AXIS_DEFAULTS:  # an axis added later, at the value runs had before it: as before
+        if axis in flat and not axis_in_identity(axis, json.loads(flat[axis])):
             del flat[axis]
-    if flat.get("threads") != json.dumps(THREADS_DEFAULT):  # a count or all is training.threads, in the identity
-        flat.pop("threads", None)
     return {k: v for k, v in flat.items() if not any(k == x or k.startswith(x + ".") for x in NOT_WORKLOAD)}
 
 

@@ -47,8 +47,8 @@ def throughput(model: Any, x: np.ndarray, batch: int, min_s: float) -> tuple[int
     """Predict the test set in batches of ``batch``, pass after pass, until at least ``min_s`` seconds passed.
 
     The bound is time alone, never a pass count: a small test set on a fast machine takes tens of
-    microseconds a pass, and a pass cap ended such windows short of ``min_s`` (0.87 s of 1 s measured
-    here for 100 images against a 2 s window), too short to meter or to judge for co-tenancy."""
+    microseconds a pass, and a pass cap ended such windows short of ``min_s`` (measured here: 0.87 s of a
+    2 s window for 100 images), too short to meter or to judge for co-tenancy."""
     images, t0 = 0, time.perf_counter()
     while True:
         for i in range(0, len(x), batch):

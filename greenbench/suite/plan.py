@@ -26,8 +26,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from greenbench.choices import (AXIS_DEFAULTS, DEFAULT_LOOP, MATRIX_AXES, NO_COMPRESSION, THREADS_ALL, THREADS_DEFAULT,
-                               thread_count)
+from greenbench.choices import (AXIS_DEFAULTS, DEFAULT_LOOP, MATRIX_AXES, NO_COMPRESSION, THREADS_ALL,
+                               axis_in_identity, thread_count)
 from greenbench.model_registry import model_info
 from greenbench.suite.schema import (
     DataConfig,
@@ -99,13 +99,9 @@ _NOT_IDENTITY_DATA = {"dir"}
 def _identity(spec: dict[str, Any], *, with_compression: bool) -> dict[str, Any]:
     ident = {k: v for k, v in spec.items() if k not in {"run_id", "workload_id", "suite", "runner"}}
     ident["data"] = {k: v for k, v in ident["data"].items() if k not in _NOT_IDENTITY_DATA}
-    for axis, before in AXIS_DEFAULTS.items():  # a run as every run was before the axis keeps its id
-        if ident.get(axis) == before:
+    for axis in AXIS_DEFAULTS:  # a run as every run was before the axis keeps its id
+        if axis in ident and not axis_in_identity(axis, ident[axis]):
             del ident[axis]
-    # The threads axis is training.threads (null for all), already in the identity: a run keeps the id it had
-    # when a suite gave `training.threads: N` before the axis existed. Only `default` (no pool set) is new.
-    if ident.get("threads") != THREADS_DEFAULT:
-        ident.pop("threads", None)
     # How the runner runs is not identity, except OpenMP's wait policy: it moves time and energy on a shared machine.
     wait = (spec.get("runner") or {}).get("omp_wait_policy")
     if wait is not None:
