@@ -38,8 +38,21 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM (a cancelled CI job, ``timeout``, ``docker stop``), handled like Ctrl-C."""
 
 
-def _raise_terminated(signum: int, frame: Any) -> None:
-    raise Terminated()
+class _TermHandler:
+    """SIGTERM's handler during a suite: raises :class:`Terminated` and remembers that it ran.
+
+    The memory is what names the signal afterwards. A library blocked in native code may turn whatever
+    the handler raised into a plain ``KeyboardInterrupt``: Ray does, in ``ray.get``/``ray.wait``
+    (``_raylet.check_signals`` catches the handler's exception and ``check_status`` raises a new
+    ``KeyboardInterrupt()``), so the exception's type alone would call a SIGTERM a Ctrl-C (exit 130, not 143).
+    """
+
+    def __init__(self) -> None:
+        self.fired = False
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        self.fired = True
+        raise Terminated()
 
 
 def _describe_exit(code: int | None) -> str:
@@ -419,8 +432,9 @@ def run_plan(
     # not the main thread, where no handler can be installed).
     on_main = threading.current_thread() is threading.main_thread()
     old_term = signal.getsignal(signal.SIGTERM) if on_main else None
+    on_term = _TermHandler()
     if old_term == signal.SIG_DFL:
-        signal.signal(signal.SIGTERM, _raise_terminated)
+        signal.signal(signal.SIGTERM, on_term)
     try:
         warm_up = getattr(dispatcher, "warm_up", None)
         keys = {WorkerKey.of(r) for r in todo if _framework_skip(r) is None}
@@ -451,7 +465,7 @@ def run_plan(
                     progress.event(event)
         idle.end()
     except KeyboardInterrupt as exc:
-        outcome.interrupted_by = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
+        outcome.interrupted_by = "SIGTERM" if isinstance(exc, Terminated) or on_term.fired else "SIGINT"
         if on_main:  # a second Ctrl-C or SIGTERM must not tear the records
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             signal.signal(signal.SIGTERM, signal.SIG_IGN)

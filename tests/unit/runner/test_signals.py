@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
@@ -52,6 +53,33 @@ def test_sigterm_marks_the_workload_interrupted_and_restores_the_handler(tmp_pat
     assert outcome.counts == {"interrupted": 2}
     assert fake.interrupted and fake.closed
     assert {s: signal.getsignal(s) for s in before} == before  # both put back as they were
+
+
+class RayLikeDispatcher(FakeDispatcher):
+    """Blocks the way ``ray.wait`` does: the handler's exception is swallowed in native code and a plain
+    ``KeyboardInterrupt()`` raised in its place (``ray._raylet``: ``check_signals`` then ``check_status``)."""
+
+    def execute(self, group: list[RunSpec], log_path: Path) -> Iterator[dict[str, Any]]:
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+        except KeyboardInterrupt as exc:
+            assert type(exc) is not KeyboardInterrupt  # the handler did run, raising its own kind
+            raise KeyboardInterrupt() from None  # what Ray's check_status raises instead
+        raise AssertionError("SIGTERM was not handled")
+        yield {}  # pragma: no cover - makes this a generator like the real dispatchers
+
+
+def test_a_sigterm_turned_into_keyboardinterrupt_by_a_library_is_still_a_sigterm(tmp_path: Path,
+                                                                                  mnist_dir: Path) -> None:
+    # Found by CI on the Ray path: a SIGTERM that arrived while the driver waited in ray.wait ended the
+    # suite as if it were a Ctrl-C (exit 130, records "by the user (SIGINT)") instead of 143.
+    suite, runs = _plan()
+    fake = RayLikeDispatcher()
+    outcome = run_plan(suite, runs, results_dir=tmp_path, dispatcher=fake)
+    assert outcome.interrupted_by == "SIGTERM"
+    assert outcome.counts == {"interrupted": 2}
+    reasons = {json.loads(p.read_text())["reason"] for p in tmp_path.glob("*.json")}
+    assert reasons == {"interrupted by SIGTERM; rerun the same command to resume"}
 
 
 def test_an_ignored_sigterm_stays_ignored(tmp_path: Path, mnist_dir: Path) -> None:
