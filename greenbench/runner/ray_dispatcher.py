@@ -387,6 +387,10 @@ class RayDispatcher:
         term = signal.getsignal(signal.SIGTERM) if on_main else None
         try:
             ray.init(**kwargs)
+        except SystemExit as exc:
+            if exc.code == signal.SIGTERM:  # ray.init's own SIGTERM handler: sys.exit(15). Nothing runs yet,
+                raise SystemExit(128 + signal.SIGTERM) from None  # so end as a SIGTERM ends us elsewhere: 143
+            raise
         except Exception as exc:  # noqa: BLE001 - ConnectionError, RuntimeError, ValueError by version
             where = "found on this machine" if self.address == "auto" else f"reachable at {self.address}"
             raise UserError(f"--executor ray: no Ray cluster {where} ({_first_line(exc)}); {START_HINT}") from None
