@@ -37,7 +37,7 @@ SHORT_BANDS = {
     "measured:nvml": "NVML power ±5 %",
     "estimated:tdp": "codecarbon CPU load × TDP model −60 %…+190 %",
     "estimated:declared-tdp": "CPU load × declared TDP model −60 %…+190 %",
-    "estimated:constant": "codecarbon constant-power fallback ÷5…×5 (assumed)",
+    "estimated:constant": "codecarbon fallback TDP (CPU not in its table) ÷5…×5 (assumed)",
     "estimated:ram-model": "codecarbon RAM model ÷3…×2 (assumed)",
     "estimated:calibrated": "calibrated load → power curve, fit error + RAPL ±5 %",
 }

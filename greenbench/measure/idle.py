@@ -30,8 +30,10 @@ the method that produced the figure:
 * codecarbon's CPU load × TDP model in machine mode: the model's power at the machine load seen while
   idle, TDP × (0.1 + 0.9 × load³) — *a model's idle, not a measurement* (nobody measured this CPU idle);
   a calibrated curve likewise gives the curve's idle;
-* codecarbon's constant CPU fallback (TDP × 0.5) and its RAM model (≈5 W per DIMM): constants with no
-  load term: idle equals busy, so their net energy is zero by construction;
+* codecarbon's load model with its fallback TDP (``estimated:constant`` with method ``cpu_load``: the CPU is
+  not in codecarbon's table, 4 W per thread — the usual case on cloud VMs): the same curve, a model's idle;
+* codecarbon's constant CPU fallback (TDP × 0.5, method ``constant``) and its RAM model (≈5 W per DIMM):
+  constants with no load term: idle equals busy, so their net energy is zero by construction;
 * ``process`` tracking mode: the model's own-process share — the sleeping driver's share, near zero —
   not the machine's idle power; net is then close to gross.
 
@@ -98,8 +100,15 @@ def _default_meter(settings: EnergySettings) -> Any:
 
 
 # --------------------------------------------------------------------------- what idle means
-def meaning(component: str, provenance: str | None, tracking_mode: str | None) -> str:
-    """One sentence: what "idle" means for the method that produced ``component``'s figure."""
+def meaning(component: str, provenance: str | None, tracking_mode: str | None,
+            detail: Mapping[str, Any] | None = None) -> str:
+    """One sentence: what "idle" means for the method that produced ``component``'s figure.
+
+    ``detail`` is the component's ``provenance_detail``: ``estimated:constant`` (a TDP not from codecarbon's
+    table) covers two codecarbon modes, its constant fallback (TDP × 0.5, no load term) and its load model
+    with the fallback TDP (4 W per thread; the usual case on cloud VMs), and only ``detail["method"]`` tells
+    which.
+    """
     label = provenance or "none"
     kind, _, method = label.partition(":")
     if kind == "measured":
@@ -114,8 +123,17 @@ def meaning(component: str, provenance: str | None, tracking_mode: str | None) -
         return (f"{label}: codecarbon's RAM model is a constant (≈5 W per DIMM) with no load term, so idle "
                 "equals busy and net RAM energy is zero by construction")
     if method == "constant":
-        return (f"{label}: codecarbon's constant CPU fallback (TDP × 0.5) has no load term, so idle equals "
-                "busy and net CPU energy is zero by construction")
+        cpu_mode = (detail or {}).get("method")
+        if cpu_mode == "constant":
+            return (f"{label}: codecarbon's constant CPU fallback (TDP × 0.5) has no load term, so idle equals "
+                    "busy and net CPU energy is zero by construction")
+        if cpu_mode == "cpu_load":
+            return (f"{label}: codecarbon's CPU load × TDP model (machine mode) with its fallback TDP (the CPU "
+                    "is not in its table), TDP × (0.1 + 0.9 × load³), at the machine's CPU load seen while idle "
+                    "— a model's idle, not a measurement")
+        return (f"{label}: codecarbon's fallback CPU power (a TDP not from its table) while no workload ran — "
+                "a model's idle, not a measurement; where that fallback has no load term (TDP × 0.5), idle "
+                "equals busy and net CPU energy is zero")
     if method == "calibrated":
         return (f"{label}: the calibrated power curve at the CPU load seen while idle — the curve's idle, "
                 "not a measurement")
@@ -151,6 +169,7 @@ def baseline_from_entry(entry: Mapping[str, Any], *, min_samples: int, tracking_
                         measured_at: str | None = None, requested_s: float | None = None) -> dict[str, Any]:
     """The baseline of one idle window's energy entry (as :meth:`EnergyMeter.end_window` returns it)."""
     provenance = dict(entry.get("provenance") or {})
+    details = entry.get("provenance_detail") or {}
     mode = entry.get("tracking_mode") or tracking_mode
     out: dict[str, Any] = {
         "measured_at": measured_at or _now_iso(),
@@ -164,7 +183,7 @@ def baseline_from_entry(entry: Mapping[str, Any], *, min_samples: int, tracking_
         "tracking_mode": mode,
         "low_confidence": None,
         "low_confidence_reason": None,
-        "meaning": {c: meaning(c, provenance.get(c), mode) for c in COMPONENTS},
+        "meaning": {c: meaning(c, provenance.get(c), mode, details.get(c)) for c in COMPONENTS},
     }
     duration = entry.get("duration_s") or 0.0
     total = entry.get("total_kwh")

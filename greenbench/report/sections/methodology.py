@@ -21,7 +21,8 @@ PROVENANCE_TEXT = {
     "measured:powermetrics": "measured with Apple powermetrics",
     "measured:intel-power-gadget": "measured with Intel Power Gadget",
     "estimated:tdp": "estimated from the CPU's thermal design power (TDP) × load, codecarbon's model",
-    "estimated:constant": "estimated from a constant power figure",
+    "estimated:constant": ("estimated from codecarbon's fallback TDP (CPU model not in its table): × the "
+                           "machine's CPU load where it can be read, else a constant TDP × 0.5"),
     "estimated:ram-model": "estimated from installed memory size, codecarbon's RAM power model",
     "estimated:ram": "estimated from installed memory size, codecarbon's RAM power model",
     "none": "not metered (no such device, or not used by the run)",
@@ -299,8 +300,8 @@ def build(inp: Inputs, sec: Section) -> None:
         if powers and modelled and not idle["meanings"]:
             sec.notes.append(
                 f"What idle means here — for {', '.join(modelled)}: the power model's output while no workload "
-                "ran (a model's idle, not a measurement; a constant model has no load term, so its idle equals "
-                "its busy power and its net energy is zero)."
+                "ran (a model's idle, not a measurement; a model with no load term — codecarbon's RAM model, its "
+                "constant CPU fallback — has idle equal to busy power, so its net energy is zero)."
             )
         for d in idle["drift"]:
             if not d.get("flagged"):

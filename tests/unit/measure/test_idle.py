@@ -23,11 +23,12 @@ RAPL_NVML = {"cpu": "measured:rapl", "gpu": "measured:nvml", "ram": "estimated:r
 
 
 def entry(watts: dict[str, float], duration: float, *, provenance: dict[str, str] = TDP, samples: int = 20,
-          step: float = 0.5, mode: str = "machine", intensity: float = 400.0) -> dict[str, Any]:
+          step: float = 0.5, mode: str = "machine", intensity: float = 400.0,
+          detail: dict[str, Any] | None = None) -> dict[str, Any]:
     """An energy entry as EnergyMeter.result writes it, for constant power per component."""
     kwh = {c: watts.get(c, 0.0) * duration / 3.6e6 for c in ("cpu", "gpu", "ram")}
     total = sum(kwh.values())
-    e = {"energy_source": "estimated", "provenance": dict(provenance), "provenance_detail": {},
+    e = {"energy_source": "estimated", "provenance": dict(provenance), "provenance_detail": dict(detail or {}),
          "cpu_kwh": kwh["cpu"], "gpu_kwh": kwh["gpu"], "ram_kwh": kwh["ram"], "total_kwh": total,
          "co2_kg": total * intensity / 1000.0, "duration_s": duration, "samples": samples,
          "carbon_intensity_g_per_kwh": intensity, "tracking_mode": mode, "measure_power_secs": step,
@@ -40,8 +41,9 @@ class FakeMeter:
     """begin/end windows on a fake clock at the power the test sets (``meter.watts`` may change any time)."""
 
     def __init__(self, watts: dict[str, float], provenance: dict[str, str] = TDP, mode: str = "machine",
-                 sample_every: float = 0.5) -> None:
+                 sample_every: float = 0.5, detail: dict[str, Any] | None = None) -> None:
         self.watts, self.provenance, self.mode, self.sample_every = dict(watts), provenance, mode, sample_every
+        self.detail = detail
         self.t = 0.0
         self.open: dict[str, float] = {}
         self.closed = False
@@ -55,7 +57,7 @@ class FakeMeter:
     def end_window(self, name: str) -> dict[str, Any]:
         duration = self.t - self.open.pop(name)
         return entry(self.watts, duration, provenance=self.provenance, mode=self.mode,
-                     samples=int(duration / self.sample_every), step=self.sample_every)
+                     samples=int(duration / self.sample_every), step=self.sample_every, detail=self.detail)
 
     def close(self) -> None:
         self.closed = True
@@ -140,13 +142,34 @@ def test_the_per_machine_setting_gives_the_length_and_zero_switches_it_off(monke
     ("cpu", "estimated:tdp", "machine", "a model's idle, not a measurement"),
     ("cpu", "estimated:declared-tdp", "machine", "TDP × (0.1 + 0.9 × load³)"),
     ("cpu", "estimated:calibrated", "machine", "the curve's idle, not a measurement"),
-    ("cpu", "estimated:constant", "machine", "net CPU energy is zero by construction"),
+    ("cpu", "estimated:constant", "machine", "a model's idle, not a measurement"),
     ("ram", "estimated:ram-model", "machine", "net RAM energy is zero by construction"),
     ("cpu", "estimated:tdp", "process", "own-process share"),
     ("gpu", "none", "machine", "nothing to subtract"),
 ])
 def test_meaning_says_what_idle_is_for_each_method(component: str, provenance: str, mode: str, words: str) -> None:
     assert words in idle.meaning(component, provenance, mode)
+
+
+@pytest.mark.parametrize("cpu_mode, says, never", [
+    ("constant", "net CPU energy is zero by construction", "a model's idle"),
+    ("cpu_load", "TDP × (0.1 + 0.9 × load³)", "zero"),
+])
+def test_a_fallback_tdp_is_zero_net_only_without_a_load_term(cpu_mode: str, says: str, never: str) -> None:
+    # codecarbon labels both "no TDP from its table"; on this 2-vCPU VM its load model with the fallback TDP
+    # gave 0.8 W idle and about 7 W while training, so "net is zero by construction" was false there.
+    text = idle.meaning("cpu", "estimated:constant", "machine", {"method": cpu_mode, "tdp_w": 8})
+    assert says in text and never not in text
+
+
+def test_the_baseline_reads_the_cpu_method_from_the_provenance_detail() -> None:
+    constant = {"cpu": "estimated:constant", "gpu": "none", "ram": "estimated:ram-model"}
+    load = baseline_of(FakeMeter({"cpu": 0.8, "ram": 20.0}, provenance=constant,
+                                 detail={"cpu": {"method": "cpu_load", "tdp_w": 8}}))
+    flat = baseline_of(FakeMeter({"cpu": 4.0, "ram": 20.0}, provenance=constant,
+                                 detail={"cpu": {"method": "constant", "tdp_w": 8}}))
+    assert "load³" in load["meaning"]["cpu"] and "zero" not in load["meaning"]["cpu"]
+    assert "zero by construction" in flat["meaning"]["cpu"]
 
 
 def test_the_baseline_carries_the_meaning_of_each_components_method() -> None:
