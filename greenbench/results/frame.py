@@ -15,6 +15,7 @@ import pandas as pd
 from greenbench.backend_registry import BUILTIN
 from greenbench.choices import AXIS_DEFAULTS, CONFIG_AXES, MATRIX_AXES
 from greenbench.measure.intervals import interval as energy_interval
+from greenbench.results.record import outer_phases
 from greenbench.results.walk import find_records
 
 # One ``<framework>_version`` column per built-in backend (its registry entry's own version key).
@@ -146,7 +147,8 @@ def record_to_row(rec: dict[str, Any], source: str = "") -> dict[str, Any]:
     env = rec.get("env", {}) or {}
     versions = env.get("versions", {}) if isinstance(env.get("versions"), dict) else {}
     train = phases.get("train", {})
-    energies = [p.get("energy") or {} for p in phases.values()]
+    outer = outer_phases(phases)  # totals: a nested window (train/epoch-N) is inside train already
+    energies = [p.get("energy") or {} for p in outer.values()]
     row: dict[str, Any] = {
         "run_id": rec.get("run_id"),
         "workload_id": rec.get("workload_id"),
@@ -165,7 +167,7 @@ def record_to_row(rec: dict[str, Any], source: str = "") -> dict[str, Any]:
         "train_energy_kwh": _get(train, "energy", "total_kwh"),
         "train_co2_kg": _get(train, "energy", "co2_kg"),
         "evaluate_time_s": _get(phases, "evaluate", "wall_s"),
-        "total_time_s": _sum(p.get("wall_s") for p in phases.values()),
+        "total_time_s": _sum(p.get("wall_s") for p in outer.values()),
         "total_energy_kwh": _sum(e.get("total_kwh") for e in energies),
         "total_co2_kg": _sum(e.get("co2_kg") for e in energies),
         "energy_source": _combine_sources(e.get("energy_source") for e in energies),

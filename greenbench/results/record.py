@@ -29,7 +29,8 @@ Shape (``schema_version`` 1)::
       },
       "history": [{"epoch": 1, "train_loss": .., "train_accuracy": .., "val_accuracy": ..,
                    "wall_s": .., "energy_kwh": .., "co2_kg": ..}],
-      "phases": {"setup": PHASE, "train": PHASE, "evaluate": PHASE, "compress": PHASE, "inference": PHASE},
+      "phases": {"setup": PHASE, "train": PHASE, "train/epoch-1": PHASE, ..., "evaluate": PHASE,
+                 "compress": PHASE, "inference": PHASE},
       "compression": null | {
         "method": "prune-50", "trained_run_id": "<run id of the uncompressed run of this workload>",
         "size_bytes": int, "baseline_size_bytes": int, "nonzero_params": int, "total_params": int,
@@ -42,6 +43,9 @@ Shape (``schema_version`` 1)::
       "log": "name of the log file beside the record"
     }
 
+A phase named ``outer/inner`` is a window nested inside ``outer`` (``train/epoch-1`` lies inside
+``train``): it is already counted in its outer window, so a run's totals add up :func:`outer_phases` only.
+
 PHASE = ``{"wall_s", "cpu_s", "peak_rss_bytes", "peak_device_mem_bytes", "energy": ENERGY}``;
 ENERGY is produced by :mod:`greenbench.measure` (kWh split into cpu/gpu/ram, ``co2_kg``,
 per-component provenance and an overall ``energy_source`` of measured | estimated | mixed |
@@ -50,13 +54,19 @@ unavailable | disabled).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field
 
 SCHEMA_VERSION = 1
 Status = Literal["completed", "failed", "skipped", "interrupted"]
 STATUSES = ("completed", "failed", "skipped", "interrupted")
+
+
+def outer_phases(phases: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The phases not nested in another (no ``/`` in the name): the windows whose times and energies
+    add up to a run's totals without counting anything twice."""
+    return {name: p for name, p in (phases or {}).items() if "/" not in name}
 
 
 class RunRecord(BaseModel):

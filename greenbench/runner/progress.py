@@ -16,6 +16,7 @@ from rich.table import Table
 
 from greenbench.choices import DEFAULT_LOOP, THREADS_ALL
 from greenbench.console import Part, columns, flow, interactive, key_values, print_lines, say, text, words
+from greenbench.results.record import outer_phases
 from greenbench.suite.plan import RunSpec, group_by_workload
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -203,13 +204,13 @@ class RunProgress:
 
 
 def _total_energy(rec: dict[str, Any]) -> float | None:
-    vals = [(p.get("energy") or {}).get("total_kwh") for p in (rec.get("phases") or {}).values()]
+    vals = [(p.get("energy") or {}).get("total_kwh") for p in outer_phases(rec.get("phases")).values()]
     vals = [v for v in vals if v is not None]
     return sum(vals) if vals else None
 
 
 def _total_co2(rec: dict[str, Any]) -> float | None:
-    vals = [(p.get("energy") or {}).get("co2_kg") for p in (rec.get("phases") or {}).values()]
+    vals = [(p.get("energy") or {}).get("co2_kg") for p in outer_phases(rec.get("phases")).values()]
     vals = [v for v in vals if v is not None]
     return sum(vals) if vals else None
 

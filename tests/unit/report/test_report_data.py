@@ -75,7 +75,7 @@ def test_provenance_and_environment_tables(make_record, write_records):
         ("other", "RAM", "estimated:ram-model"),
     }
     cpu = next(p for p in prov if p["device"] == "CPU")
-    assert "TDP" in cpu["meaning"] and cpu["phases"] == 3 and cpu["runs"] == 1
+    assert "TDP" in cpu["meaning"] and cpu["phases"] == 5 and cpu["runs"] == 1  # setup, train, evaluate + 2 epoch windows
     env = methodology.environment(res.df, res.records)
     assert env["machines"] == ["other", "test-machine"]
     assert env["versions"]["torch"] == {"other": "2.13.0", "test-machine": "2.13.0"}

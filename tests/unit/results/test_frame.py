@@ -30,7 +30,7 @@ def test_load_results_one_row_per_run(make_record, write_records) -> None:
     assert len(df) == 4
     done = df[df.status == "completed"].sort_values("seed")
     assert done.test_accuracy.tolist() == pytest.approx([0.9, 0.91, 0.92])
-    # total = setup + train + evaluate phases; CO₂ follows the carbon intensity
+    # total = setup + train + evaluate; the epoch windows nested in train are not added again
     assert done.total_energy_kwh.tolist() == pytest.approx([1e-4 * (s + 1) * 1.08 for s in range(3)])
     assert done.train_co2_kg.tolist() == pytest.approx([1e-4 * (s + 1) * 0.38 for s in range(3)])
     assert set(done.energy_source) == {"estimated"}
