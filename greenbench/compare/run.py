@@ -18,6 +18,7 @@ from greenbench.compare.output import (
 )
 from greenbench.errors import UserError, write_fault
 from greenbench.fsutil import atomic_write_text
+from greenbench.results.store import check_output_path
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -67,6 +68,12 @@ def run_compare(
     if fmt not in FORMATS:
         raise UserError(f"unknown format {fmt!r}; allowed: {', '.join(FORMATS)}")
     console = console or make_console()
+    # Checked before anything is compared or printed: an output file never replaces recorded results.
+    if markdown_path is not None:
+        check_output_path(Path(markdown_path), "--markdown")
+    if json_path is not None:
+        for path in benchmark_json_paths(json_path).values():
+            check_output_path(path, "--json")
     result = compare(base, head, metrics=metrics, threshold=threshold, alpha=alpha,
                      accuracy_threshold_pp=accuracy_threshold, correction=correction)
     if refuse_contaminated and any(result.contaminated.values()):

@@ -16,6 +16,7 @@ from typing import Callable, Sequence
 from greenbench.errors import UserError, write_fault
 from greenbench.fsutil import atomic_write
 from greenbench.results.frame import COLUMNS
+from greenbench.results.store import check_output_path
 from greenbench.suite.schema import suite_slug
 
 FORMATS = ("html", "md", "csv", "parquet")
@@ -65,6 +66,7 @@ def build_report(result_dirs: Sequence[str | Path], out: str | Path | None = Non
     path = Path(out) if out is not None else default_report_path(results.suites, results.machines, fmt)
     if path.exists() and path.is_dir():
         raise UserError(f"--out {path}: is a directory; give a file name such as {path / ('report.' + fmt)}")
+    check_output_path(path, "--out")  # never over a run record, a marker, a side file or a log
 
     if fmt in ("csv", "parquet"):
         frame = results.df[COLUMNS]

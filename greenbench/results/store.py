@@ -69,6 +69,58 @@ def read_record(path: Path) -> dict[str, Any]:
     return data
 
 
+def _holds_records(d: Path) -> bool:
+    """Whether ``d`` is a results directory: it has the suite marker, or a valid record."""
+    if (d / MARKER).exists():
+        return True
+    try:
+        candidates = sorted(d.glob("*.json"))
+    except OSError:
+        return False
+    for f in candidates:
+        if f.name in SIDE_FILES:
+            return True
+        try:
+            read_record(f)
+        except ValueError:
+            continue
+        return True
+    return False
+
+
+def check_output_path(path: str | Path, option: str) -> None:
+    """Refuse an output file (a report, a comparison) that would replace or sit among recorded results.
+
+    The one check every command writing a file a user names makes before writing it: an existing run
+    record (anywhere), the suite marker, a side file such as ``idle-baseline.json``, anything inside a
+    results directory's ``logs/`` or ``.locks/``, and any ``.json`` inside a results directory (readers
+    take every ``*.json`` there for a run record) are refused with a :class:`UserError` (exit 2).
+    """
+    path = Path(path)
+    real = Path(os.path.realpath(path))  # a symlink is judged by what it would overwrite
+    why = None
+    if real.name == MARKER:
+        why = "it is greenbench's results-directory marker"
+    elif real.is_file() and real.suffix == ".json":
+        try:
+            read_record(real)
+            why = "it is a run record"
+        except ValueError:
+            pass
+    if why is None:
+        parent = real.parent
+        if parent.name in ("logs", ".locks") and _holds_records(parent.parent):
+            why = f"it is inside the results directory {parent.parent}'s {parent.name}/ folder"
+        elif _holds_records(parent):
+            if real.name in SIDE_FILES:
+                why = f"it is the results directory's {real.name}"
+            elif real.suffix == ".json":
+                why = f"it is a .json file inside the results directory {parent}, where every .json is a run record"
+    if why is not None:
+        raise UserError(f"{option} {path}: refusing to write there: {why}, and what is recorded is never "
+                        f"overwritten; choose another file with {option}")
+
+
 class ResultStore:
     """One suite's results directory."""
 
