@@ -149,9 +149,10 @@ def run(
     )
     if outcome.interrupted:
         raise typer.Exit(143 if outcome.interrupted_by == "SIGTERM" else 130)  # 128 + the signal's number
-    if require_quiet and outcome.counts.get("failed"):
+    if require_quiet and (outcome.counts.get("failed") or outcome.kept):
         # --require-quiet is for jobs that must not measure beside neighbours: a refused (or otherwise failed)
-        # run makes the command fail, so a CI step stops instead of publishing a partial result as clean.
+        # run makes the command fail, so a CI step stops instead of publishing a partial result as clean
+        # (also a --rerun refused while an earlier completed record is kept).
         raise typer.Exit(1)
 
 

@@ -126,6 +126,9 @@ class ResultStore:
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
+        # (run_id, status, reason) of each attempt that did not complete and was added to a completed
+        # record instead of replacing it (see :meth:`write`)
+        self.kept: list[tuple[str, str, str | None]] = []
 
     # ------------------------------------------------------------------ paths
     def record_path(self, run_id: str) -> Path:
@@ -236,8 +239,22 @@ class ResultStore:
 
     # ------------------------------------------------------------------ write
     def write(self, record: dict[str, Any]) -> Path:
+        """Write ``record`` as its run's record, atomically.
+
+        A completed measurement is never replaced by an attempt that did not complete (``--rerun`` that
+        fails, times out, is interrupted or skipped): the completed record stays, and the attempt is
+        added to its ``attempts`` list (see :func:`keep_completed`).
+        """
         RunRecord.model_validate(record)  # never write something we could not read back
         path = self.record_path(record["run_id"])
+        if record.get("status") != "completed":
+            try:
+                kept = read_record(path) if path.exists() else None
+            except ValueError:  # a corrupt file holds no measurement to keep (the scan sets it aside)
+                kept = None
+            if kept is not None and kept.get("status") == "completed":
+                self.kept.append((record["run_id"], record["status"], record.get("reason")))
+                record = keep_completed(kept, record)
         text = json.dumps(record, indent=1, sort_keys=False, default=_json_default) + "\n"
         try:
             atomic_write_text(path, text)  # on failure, the temporary file is gone and any old record intact
@@ -270,6 +287,18 @@ class ResultStore:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
         finally:
             fh.close()
+
+
+ATTEMPT_KEYS = ("status", "reason", "started_at", "finished_at", "greenbench_version", "stderr_tail", "log", "node")
+
+
+def keep_completed(completed: dict[str, Any], attempt: dict[str, Any]) -> dict[str, Any]:
+    """``completed`` (a completed record) with ``attempt`` (a later, not completed record of the same run)
+    appended to its ``attempts`` list: the measurement stays the run's record, and readers (the walk,
+    ``load_results``, the report, compare) see one completed run; the attempt is kept for people to read."""
+    entry = {k: attempt[k] for k in ATTEMPT_KEYS if attempt.get(k) is not None}
+    previous = completed.get("attempts")
+    return {**completed, "attempts": [*(previous if isinstance(previous, list) else []), entry]}
 
 
 def _json_default(obj: Any) -> Any:

@@ -496,6 +496,7 @@ def run_plan(
         feed.close()
         dispatcher.close()
         outcome.wall_s = time.perf_counter() - t0
+    outcome.kept = list(store.kept)
     final = store.scan().records
     for r in runs:
         status = final.get(r.run_id, {}).get("status", "not run")

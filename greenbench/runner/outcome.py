@@ -19,6 +19,9 @@ class SuiteOutcome:
     counts: dict[str, int] = field(default_factory=dict)
     corrupt: list[tuple[Path, str]] = field(default_factory=list)
     busy: list[str] = field(default_factory=list)  # workloads another process was running
+    # (run_id, status, reason) of reruns that did not complete: their completed record was kept, the attempt
+    # added to its "attempts" (greenbench.results.store.ResultStore.write)
+    kept: list[tuple[str, str, str | None]] = field(default_factory=list)
     interrupted_by: str | None = None  # "SIGINT" or "SIGTERM" when the suite was stopped
     wall_s: float = 0.0
 

@@ -248,6 +248,12 @@ def print_summary(console: Console, outcome: "SuiteOutcome", records: list[dict[
         rows.append(((r["status"], "red"), f"{r['run_id']}: {r.get('reason')}"))
     if len(failed) > 5:
         rows.append(("", f"… and {len(failed) - 5} more (see the records)"))
+    for run_id, status, reason in outcome.kept[:5]:
+        rows.append(((f"rerun {status}", "red"), f"{run_id}: {reason}; its completed record is kept (this attempt "
+                                                  "is listed under 'attempts' in it)"))
+    if len(outcome.kept) > 5:
+        rows.append(("", f"… and {len(outcome.kept) - 5} more reruns that did not complete (see 'attempts' in the "
+                         "records)"))
     if outcome.busy:
         rows.append(("busy", f"{len(outcome.busy)} workloads were running in another greenbench process"))
     if outcome.corrupt:
