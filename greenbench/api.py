@@ -108,6 +108,27 @@ def _check_only_values(wanted: dict[str, set[str]], runs: list[RunSpec]) -> None
             )
 
 
+def check_environment() -> None:
+    """Refuse bad values of the ``GREENBENCH_*`` variables greenbench parses, before anything is measured: one
+    :class:`UserError` (exit 2) naming the variable and what is allowed. (``GREENBENCH_DATA_DIR`` and
+    ``GREENBENCH_CACHE_DIR``, ``GREENBENCH_POWERCAP_ROOT`` are places, checked where they are used;
+    ``GREENBENCH_MACHINE`` is a free label;
+    ``GREENBENCH_DRIVER_PID`` is set by greenbench itself.)"""
+    from greenbench.backend_registry import backends
+    from greenbench.measure.quiet import quiet_wait_s
+    from greenbench.measure.settings import EnergySettings
+    from greenbench.model_registry import models
+    from greenbench.plugins import check_findable
+    from greenbench.runner.hooks import NEEDS, PLUGINS_ENV
+
+    quiet_wait_s(0.0)  # GREENBENCH_QUIET_WAIT_S
+    EnergySettings().declared_cpu_tdp()  # GREENBENCH_CPU_TDP_W
+    EnergySettings().idle_seconds()  # GREENBENCH_IDLE_BASELINE_S
+    backends()  # GREENBENCH_BACKENDS
+    models()  # GREENBENCH_MODELS
+    check_findable(PLUGINS_ENV, NEEDS)  # imported by the workers, not here: that they exist
+
+
 def plan_suite(
     path: str | Path,
     *,
@@ -117,6 +138,7 @@ def plan_suite(
     require_quiet: bool = False,
 ) -> tuple[Suite, list[RunSpec]]:
     """Load a suite, apply CLI overrides, expand it and filter with ``--only``."""
+    check_environment()
     suite = load_suite(path)
     if suite.energy.enabled:  # the per-machine energy settings from the environment: refused here, in one line
         from greenbench.measure.settings import EnergySettings

@@ -116,14 +116,23 @@ def unregister_backend(name: str) -> None:
 
 
 def _load_plugins() -> None:
-    for module in (n.strip() for n in os.environ.get(BACKENDS_ENV, "").split(",")):
-        if not module or module in _plugins_loaded:
+    from greenbench.errors import UserError
+    from greenbench.plugins import import_module, module_names
+
+    needs = "a BACKENDS list of BackendInfo"
+    for module in module_names(BACKENDS_ENV, needs):
+        if module in _plugins_loaded:
             continue
-        entries = getattr(importlib.import_module(module), "BACKENDS", None)
-        if entries is None:
-            raise TypeError(f"{BACKENDS_ENV}: module {module!r} has no BACKENDS list of BackendInfo")
+        entries = getattr(import_module(BACKENDS_ENV, module, needs), "BACKENDS", None)
+        if not isinstance(entries, (list, tuple)) or not all(isinstance(e, BackendInfo) for e in entries):
+            raw = os.environ.get(BACKENDS_ENV, "")
+            got = "no BACKENDS" if entries is None else "a BACKENDS that is not a list of BackendInfo"
+            raise UserError(f"{BACKENDS_ENV}={raw!r}: module {module!r} has {got}; each module needs {needs}")
         for info in entries:
-            register_backend(info)
+            try:
+                register_backend(info)
+            except ValueError as exc:  # a name taken by another entry
+                raise UserError(f"{BACKENDS_ENV}: module {module!r}: {exc}") from None
         _plugins_loaded.add(module)
 
 

@@ -59,8 +59,9 @@ def validate(
     suites: Annotated[list[Path], typer.Argument(help="Suite YAML files to check.", show_default=False, metavar="SUITE")],
 ) -> None:
     """Check suite files against the schema; print each suite's run count."""
-    from greenbench.api import plan_suite
+    from greenbench.api import check_environment, plan_suite
 
+    check_environment()  # a bad GREENBENCH_* value: one line, not one per suite
     problems = []
     for path in suites:
         try:

@@ -174,14 +174,23 @@ def unregister_model(name: str) -> None:
 
 
 def _load_plugins() -> None:
-    for module in (n.strip() for n in os.environ.get(MODELS_ENV, "").split(",")):
-        if not module or module in _plugins_loaded:
+    from greenbench.errors import UserError
+    from greenbench.plugins import import_module, module_names
+
+    needs = "a MODELS list of ModelInfo"
+    for module in module_names(MODELS_ENV, needs):
+        if module in _plugins_loaded:
             continue
-        entries = getattr(importlib.import_module(module), "MODELS", None)
-        if entries is None:
-            raise TypeError(f"{MODELS_ENV}: module {module!r} has no MODELS list of ModelInfo")
+        entries = getattr(import_module(MODELS_ENV, module, needs), "MODELS", None)
+        if not isinstance(entries, (list, tuple)) or not all(isinstance(e, ModelInfo) for e in entries):
+            raw = os.environ.get(MODELS_ENV, "")
+            got = "no MODELS" if entries is None else "a MODELS that is not a list of ModelInfo"
+            raise UserError(f"{MODELS_ENV}={raw!r}: module {module!r} has {got}; each module needs {needs}")
         for info in entries:
-            register_model(info)
+            try:
+                register_model(info)
+            except ValueError as exc:  # a name taken by another entry
+                raise UserError(f"{MODELS_ENV}: module {module!r}: {exc}") from None
         _plugins_loaded.add(module)
 
 

@@ -308,9 +308,16 @@ def _cpu_estimate(note: str) -> tuple[str, str]:
     if curve is not None:
         return "estimated:calibrated", (f"no CPU counter: calibrated load → power curve for this CPU model "
                                         f"({curve.path}, fit error ±{curve.rel_error:.1%})")
+    from greenbench.errors import UserError
+    from greenbench.measure.settings import EnergySettings
+
     declared = os.environ.get("GREENBENCH_CPU_TDP_W", "").strip()
     if declared:
-        return "estimated:declared-tdp", (f"no CPU counter: declared CPU power GREENBENCH_CPU_TDP_W = {declared} W × "
+        try:  # the same check greenbench run makes
+            watts, _ = EnergySettings().declared_cpu_tdp()
+        except UserError as exc:  # `env` reports the rest all the same; `run` refuses to start with this
+            return "estimated", (f"{note}; INVALID {exc} (greenbench run refuses to start with it)")
+        return "estimated:declared-tdp", (f"no CPU counter: declared CPU power GREENBENCH_CPU_TDP_W = {watts:g} W × "
                                           "load (a suite's energy.cpu_tdp_w overrides it)")
     return "estimated", (f"{note}; to narrow it, declare the CPU's power (energy.cpu_tdp_w or GREENBENCH_CPU_TDP_W) "
                          "or run greenbench calibrate on a machine with RAPL and the same CPU model (docs/energy.md)")

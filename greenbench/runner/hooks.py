@@ -15,7 +15,9 @@ In production the list is empty and each point costs one empty loop. Hooks get i
   ``at_phase(point, spec)``. Workers are spawned processes: the variable crosses the spawn with
   the environment, and the module must be importable there (the worker starts with its
   parent's ``sys.path``; for a ``greenbench`` command, put the module's folder on ``PYTHONPATH``).
-  A module that cannot be imported, or has no ``at_phase``, stops the worker at start.
+  ``greenbench run`` checks that the modules exist before it starts a worker (one ``error:`` line, exit 2);
+  a module that still cannot be imported in the worker, or has no ``at_phase``, fails each of that
+  worker's runs with the reason.
 
 The test suite's fault injector (``tests/fault_injection.py``: a worker that raises, segfaults,
 is killed, exits, hangs or slows down at a chosen point) is such a plugin.
@@ -23,12 +25,12 @@ is killed, exits, hangs or slows down at a chosen point) is such a plugin.
 
 from __future__ import annotations
 
-import importlib
 import os
 from typing import Any, Callable
 
 PLUGINS_ENV = "GREENBENCH_WORKER_PLUGINS"
 POINTS = ("setup", "train", "evaluate", "compress")
+NEEDS = "an at_phase(point, spec) function"
 
 PhaseHook = Callable[[str, Any], None]
 _hooks: list[PhaseHook] = []
@@ -49,11 +51,13 @@ def at_phase(point: str, spec: Any) -> None:
 def load_plugins(value: str | None = None) -> list[str]:
     """Import the modules named in ``value`` (default: ``$GREENBENCH_WORKER_PLUGINS``) and register
     each one's ``at_phase``; return their names."""
+    from greenbench.plugins import import_module, module_names
+
     if value is None:
         value = os.environ.get(PLUGINS_ENV, "")
-    names = [n.strip() for n in value.split(",") if n.strip()]
+    names = module_names(PLUGINS_ENV, NEEDS, value)
     for name in names:
-        hook = getattr(importlib.import_module(name), "at_phase", None)
+        hook = getattr(import_module(PLUGINS_ENV, name, NEEDS, value), "at_phase", None)
         if not callable(hook):
             raise TypeError(f"{PLUGINS_ENV}: module {name!r} has no at_phase(point, spec) function")
         register(hook)

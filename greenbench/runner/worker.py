@@ -91,7 +91,13 @@ def worker_main(conn: Any, backend_name: str, env: dict[str, Any], startup_log: 
     faulthandler.enable()  # a segfault leaves a Python stack in the log
     from greenbench.runner import hooks
 
-    hooks.load_plugins()  # $GREENBENCH_WORKER_PLUGINS: the phase-hook seam, empty in production
+    plugin_error = None
+    try:
+        hooks.load_plugins()  # $GREENBENCH_WORKER_PLUGINS: the phase-hook seam, empty in production
+    except Exception as exc:  # noqa: BLE001 - every run of this worker fails with this reason, not a lost worker
+        plugin_error = f"{type(exc).__name__}: {exc}"[:_MAX_REASON]
+        with contextlib.suppress(OSError):
+            traceback.print_exc()
     from greenbench.runner.execute import WorkloadExecutor
     from greenbench.suite.plan import RunSpec
 
@@ -100,8 +106,9 @@ def worker_main(conn: Any, backend_name: str, env: dict[str, Any], startup_log: 
     # about a second) before any measured work, then tell the parent. A failure here is not
     # fatal: the first workload retries and turns it into failed records.
     try:
-        executor = WorkloadExecutor(backend_name, env)
-        executor.warm_up()
+        if plugin_error is None:
+            executor = WorkloadExecutor(backend_name, env)
+            executor.warm_up()
     except Exception:  # noqa: BLE001 - reported by the first workload instead
         executor = None
     try:
@@ -126,6 +133,8 @@ def worker_main(conn: Any, backend_name: str, env: dict[str, Any], startup_log: 
             specs = [RunSpec.model_validate(d) for d in spec_dicts]
             print(f"== greenbench worker pid {os.getpid()}: workload {specs[0].workload_id} "
                   f"({', '.join(s.compression for s in specs)})", flush=True)
+            if plugin_error is not None:
+                raise RuntimeError(f"the worker could not load its plugins: {plugin_error}")
             if executor is None:
                 executor = WorkloadExecutor(backend_name, env)
             for event in executor.run(specs, log_name=os.path.basename(log_path)):

@@ -76,3 +76,38 @@ def test_a_spawned_worker_loads_the_plugins_named_in_its_environment(tmp_path: P
         if proc.is_alive():
             proc.kill()
             proc.join()
+
+
+def test_a_worker_whose_plugin_cannot_load_fails_its_runs_with_that_reason(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not 'lost contact with the worker: broken pipe' with the cause only in a log: the worker lives, says it is
+    not ready, and fails each workload with the plugin's error as the reason."""
+    from greenbench.runner.worker import worker_main
+    from greenbench.suite import expand, parse_suite
+
+    (tmp_path / "gb_not_a_plugin.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv(hooks.PLUGINS_ENV, "gb_not_a_plugin")
+    spec = expand(parse_suite({"name": "p", "matrix": {"backend": ["torch"], "model": ["mlp"]}}))[0]
+    ctx = multiprocessing.get_context("spawn")
+    ours, theirs = ctx.Pipe()
+    proc = ctx.Process(target=worker_main, args=(theirs, "torch", {}, str(tmp_path / "start.log")))
+    proc.start()
+    try:
+        assert ours.poll(120), "the worker never said it was ready"
+        assert ours.recv() == {"type": "ready", "ok": False}
+        ours.send(("run", [spec.model_dump(mode="json")], str(tmp_path / "w.log")))
+        assert ours.poll(60)
+        error = ours.recv()
+        assert error["type"] == "error"
+        assert "could not load its plugins" in error["reason"]
+        assert "GREENBENCH_WORKER_PLUGINS: module 'gb_not_a_plugin' has no at_phase" in error["reason"]
+        assert ours.recv() == {"type": "done"}
+        assert "torch" not in (tmp_path / "start.log").read_text()  # the framework was never imported for nothing
+        ours.send(None)
+        proc.join(30)
+        assert proc.exitcode == 0
+    finally:
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
