@@ -44,10 +44,13 @@ Net energy
 ----------
 :func:`net_energy` adds to a phase's energy entry ``net_total_kwh = max(0, total_kwh − total_w ×
 duration_s / 3.6e6)``, ``net_co2_kg`` (same carbon intensity), ``idle_w`` (the idle power used) and
-``net_interval_kwh``: the gross interval scaled by net/gross. The scaling is the rule, and an
-approximation: gross and idle come from the same method, whose error is multiplicative (a TDP that is
-off by 30 % is off by 30 % at idle too), so it applies to the net figure in the same proportion. The
-idle window's own edge and sampling noise is not added. Net is never above gross, never below zero,
+``net_interval_kwh``. Both are taken component by component (CPU, GPU, RAM), each with its own idle
+power and its own method's band: gross and idle come from the same method, whose error is
+multiplicative (a TDP that is off by 30 % is off by 30 % at idle too), so a component's band applies to
+its net figure; the window's edge term (one sampling interval of the gross power) is added as for the
+gross figure. Per component matters: with a constant RAM model the net figure is the CPU's alone and
+carries the CPU's band, not that of the gross CPU + RAM mix. The idle window's own edge and sampling noise
+is not added. Net is never above gross, never below zero,
 and the figure for a window without energy (disabled, unavailable) stays as it is.
 
 Drift
@@ -248,9 +251,14 @@ def compact(baseline: Mapping[str, Any], **extra: Any) -> dict[str, Any]:
 def net_energy(entry: Mapping[str, Any], baseline: Mapping[str, Any] | None) -> dict[str, Any]:
     """``entry`` (a phase's energy entry) with the net fields added; unchanged without figures to subtract.
 
-    ``net_total_kwh = max(0, total_kwh − idle_w × duration_s / 3.6e6)``; ``net_co2_kg`` at the entry's
-    carbon intensity; ``net_interval_kwh`` = the gross interval × net/gross (the method's multiplicative
-    error applies to gross and idle alike); ``idle_w``: the baseline's ``total_w``.
+    ``net_total_kwh = max(0, Σ (kwh − idle_w × duration_s / 3.6e6))`` over the components (CPU, GPU, RAM),
+    each with its own idle power; ``net_interval_kwh`` = Σ of each component's band × its own difference,
+    plus the window's edge term (one sampling interval of the *gross* power: the edges belong to the
+    reading), both ends then clipped at zero. Per component, because components come from different
+    methods: on a VM whose RAM is a constant model, the net figure is the CPU's alone and takes the CPU
+    band, not the gross mix's. A baseline without per-component watts (an older record) falls back to the
+    total: ``max(0, total_kwh − total_w × duration)``, its interval the gross one × net/gross.
+    ``net_co2_kg`` at the entry's carbon intensity; ``idle_w``: the baseline's ``total_w``.
     """
     out = dict(entry)
     total = entry.get("total_kwh")
@@ -258,7 +266,15 @@ def net_energy(entry: Mapping[str, Any], baseline: Mapping[str, Any] | None) -> 
     idle_w = (baseline or {}).get("total_w")
     if total is None or duration is None or idle_w is None:
         return out
-    net = max(0.0, float(total) - float(idle_w) * float(duration) / JOULES_PER_KWH)
+    hours = float(duration) / JOULES_PER_KWH
+    split = _net_by_component(entry, baseline or {}, hours)
+    if split is not None:
+        net, net_iv = split
+    else:
+        net = max(0.0, float(total) - float(idle_w) * hours)
+        iv = entry.get("interval") or intervals.interval(entry)
+        k = net / total if total > 0 else 0.0
+        net_iv = [iv["total_kwh"][0] * k, iv["total_kwh"][1] * k] if iv and iv.get("total_kwh") else None
     ratio = net / total if total > 0 else 0.0
     intensity = entry.get("carbon_intensity_g_per_kwh")
     if intensity is not None:
@@ -267,13 +283,42 @@ def net_energy(entry: Mapping[str, Any], baseline: Mapping[str, Any] | None) -> 
         net_co2 = float(entry["co2_kg"]) * ratio
     else:
         net_co2 = None
-    iv = entry.get("interval") or intervals.interval(entry)
     out["net_total_kwh"] = net
     out["net_co2_kg"] = net_co2
-    out["net_interval_kwh"] = ([iv["total_kwh"][0] * ratio, iv["total_kwh"][1] * ratio]
-                               if iv and iv.get("total_kwh") else None)
+    out["net_interval_kwh"] = net_iv
     out["idle_w"] = float(idle_w)
     return out
+
+
+def _net_by_component(entry: Mapping[str, Any], baseline: Mapping[str, Any],
+                      hours: float) -> tuple[float, list[float] | None] | None:
+    """``(net kWh, [low, high] | None)`` summed over components; ``None`` when the baseline lacks a
+    component's watts for a component the entry has a figure for (then only the total can be used)."""
+    provenance = entry.get("provenance") or {}
+    details = entry.get("provenance_detail") or {}
+    net, low, high, bounded = 0.0, 0.0, 0.0, True
+    for c in COMPONENTS:
+        kwh = entry.get(f"{c}_kwh")
+        if kwh is None:
+            continue
+        idle_c = baseline.get(f"{c}_w")
+        if idle_c is None:
+            if kwh:
+                return None
+            continue
+        net_c = float(kwh) - float(idle_c) * hours  # may be negative: clipped once, on the sum
+        net += net_c
+        detail = details.get(c) if isinstance(details, Mapping) else None
+        detail = detail if isinstance(detail, Mapping) else {}
+        band = intervals.band_for(provenance.get(c), {**detail, "tracking_mode": entry.get("tracking_mode")})
+        bounds = intervals.component_interval(net_c, band, duration_s=entry.get("duration_s"),
+                                              measure_power_secs=entry.get("measure_power_secs"),
+                                              window_kwh=float(kwh))
+        if bounds is None:
+            bounded = bounded and not net_c
+            continue
+        low, high = low + bounds[0], high + bounds[1]
+    return max(0.0, net), ([max(0.0, low), max(0.0, high)] if bounded else None)
 
 
 def add_net_energy(record: dict[str, Any], baseline: Mapping[str, Any] | None,

@@ -125,15 +125,23 @@ def band_for(provenance: str | None, detail: Mapping[str, Any] | None = None) ->
 
 
 def component_interval(kwh: float | None, band: Band | None, *, duration_s: float | None,
-                       measure_power_secs: float | None) -> tuple[float, float] | None:
-    """``(low, high)`` kWh for one component's figure under its band (``None`` when there is no figure)."""
+                       measure_power_secs: float | None, window_kwh: float | None = None) -> tuple[float, float] | None:
+    """``(low, high)`` kWh for one component's figure under its band (``None`` when there is no figure).
+
+    ``window_kwh``: the energy the window's meter read, whose power sets the edge term, when ``kwh`` is a
+    figure derived from it (net energy above idle: the edges belong to the gross reading); default ``kwh``.
+    A derived figure may be negative (a component's reading below its idle power): its interval is then
+    bounded the same way and not clipped at zero, so that sums over components stay right.
+    """
     if kwh is None or band is None or not math.isfinite(kwh):
         return None
-    low, high = kwh * band.low, kwh * band.high
+    low, high = sorted((kwh * band.low, kwh * band.high))
     edge_s = {"rapl": 2 * RAPL_EDGE_S, "sample": measure_power_secs or 0.0}.get(band.edge, 0.0)
     if edge_s and duration_s and duration_s > 0:
-        edge_kwh = kwh / duration_s * min(edge_s, duration_s)
-        low, high = max(0.0, low - edge_kwh), high + edge_kwh
+        edge_kwh = abs(kwh if window_kwh is None else window_kwh) / duration_s * min(edge_s, duration_s)
+        low, high = low - edge_kwh, high + edge_kwh
+    if kwh >= 0:
+        low = max(0.0, low)
     return low, high
 
 

@@ -33,7 +33,8 @@ def _with_bounds(*columns: str) -> list[str]:
 
 # The energy and CO₂ columns that carry an interval by method (``<column>_low`` / ``<column>_high``).
 BOUNDED_COLUMNS = ["train_energy_kwh", "train_co2_kg", "total_energy_kwh", "total_co2_kg", "energy_to_target_kwh",
-                   "inference_energy_kwh_per_1k", "compress_energy_kwh"]
+                   "inference_energy_kwh_per_1k", "compress_energy_kwh", "train_net_energy_kwh",
+                   "total_net_energy_kwh"]
 COLUMNS = [
     "run_id",
     "workload_id",
@@ -47,12 +48,10 @@ COLUMNS = [
     "epochs_run",
     "train_time_s",
     "train_cpu_s",
-    *_with_bounds("train_energy_kwh", "train_co2_kg"),
-    "train_net_energy_kwh",
+    *_with_bounds("train_energy_kwh", "train_co2_kg", "train_net_energy_kwh"),
     "evaluate_time_s",
     "total_time_s",
-    *_with_bounds("total_energy_kwh", "total_co2_kg"),
-    "total_net_energy_kwh",
+    *_with_bounds("total_energy_kwh", "total_co2_kg", "total_net_energy_kwh"),
     "idle_power_w",
     "energy_source",
     "cpu_energy_source",
@@ -212,10 +211,10 @@ def record_to_row(rec: dict[str, Any], source: str = "") -> dict[str, Any]:
         "started_at": rec.get("started_at"),
         "source": source,
     }
-    row.update(_bounds(row, phases, energies))
     row["train_net_energy_kwh"] = _get(train, "energy", "net_total_kwh")
     row["total_net_energy_kwh"] = _sum(e.get("net_total_kwh") for e in energies) if all(
         e.get("net_total_kwh") is not None for e in energies if e.get("total_kwh") is not None) else None
+    row.update(_bounds(row, phases, energies))
     row["idle_power_w"] = _get(rec, "idle_baseline", "total_w")
     # co-tenancy: were the run's measured windows shared with other processes? (greenbench.measure.cotenancy)
     row["contaminated"] = _get(rec, "cotenancy", "contaminated")
@@ -259,6 +258,7 @@ def _bounds(row: dict[str, Any], phases: dict[str, Any], energies: list[dict[str
     compress_iv = _interval(_get(phases, "compress", "energy"))
     ivs = [_interval(e) for e in energies if e.get("total_kwh") is not None]
     whole = all(ivs)  # every metered window has an interval: the run's totals can be bounded
+    nets = [e.get("net_interval_kwh") for e in energies if e.get("total_kwh") is not None]
     bounds = {
         "train_energy_kwh": train_iv and train_iv["total_kwh"],
         "train_co2_kg": train_iv and train_iv["co2_kg"],
@@ -267,6 +267,11 @@ def _bounds(row: dict[str, Any], phases: dict[str, Any], energies: list[dict[str
         "total_co2_kg": _sum_bounds([i["co2_kg"] for i in ivs]) if whole else None,
         "energy_to_target_kwh": _scaled(row.get("energy_to_target_kwh"), train, train_iv),
         "inference_energy_kwh_per_1k": _scaled(row.get("inference_energy_kwh_per_1k"), inference, inference_iv),
+        # net above idle: the interval idle.net_energy recorded beside each net figure
+        "train_net_energy_kwh": (train or {}).get("net_interval_kwh") if row.get("train_net_energy_kwh") is not None
+        else None,
+        "total_net_energy_kwh": _sum_bounds(nets) if row.get("total_net_energy_kwh") is not None and all(nets)
+        else None,
     }
     out: dict[str, Any] = {}
     for column, b in bounds.items():

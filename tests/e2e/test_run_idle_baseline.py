@@ -54,6 +54,8 @@ def test_a_run_records_its_idle_baseline_and_net_energy(tmp_path: Path, mnist_di
         for name, phase in rec["phases"].items():
             e = phase["energy"]
             assert 0 <= e["net_total_kwh"] <= e["total_kwh"], name
+            lo, hi = e["net_interval_kwh"]  # per component: each one's band around its own net figure
+            assert 0 <= lo <= e["net_total_kwh"] <= hi, name
             assert e["idle_w"] == pytest.approx(start["total_w"])
 
     df = greenbench.load_results(results)
@@ -62,3 +64,5 @@ def test_a_run_records_its_idle_baseline_and_net_energy(tmp_path: Path, mnist_di
     assert (df["total_net_energy_kwh"] <= df["total_energy_kwh"]).all() and (df["total_net_energy_kwh"] >= 0).all()
     trained = df[df["compression"] == "none"].iloc[0]
     assert 0 <= trained["train_net_energy_kwh"] <= trained["train_energy_kwh"]
+    for col in ("train_net_energy_kwh", "total_net_energy_kwh"):
+        assert trained[f"{col}_low"] <= trained[col] <= trained[f"{col}_high"], col

@@ -262,7 +262,7 @@ def build(inp: Inputs, sec: Section) -> None:
             "energy": bounds.agg_cell(r, "total_energy_kwh", eu) + mark,
         }
         if net:
-            row["net energy (above idle)"] = pm(r, "total_net_energy_kwh", 1 / eu[1], f" {eu[0]}") + mark
+            row["net energy (above idle)"] = bounds.agg_cell(r, "total_net_energy_kwh", eu) + mark
         row["CO₂"] = bounds.agg_cell(r, "total_co2_kg", cu) + mark
         row["wider interval (energy)"] = bounds.dominance(r, "total_energy_kwh", eu)
         rows.append(row)

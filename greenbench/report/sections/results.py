@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import pandas as pd
@@ -18,17 +17,6 @@ def _marker_note(rows: pd.DataFrame) -> str:
     if "low_confidence" in rows and rows["low_confidence"].any():
         notes.append(f"{fmt.LOW} low-confidence reading (phase too short)")
     return "; ".join(notes)
-
-
-def net_bounds(row: pd.Series) -> tuple[float, float]:
-    """The net figure's method interval: the gross interval × net/gross (the method's error is multiplicative,
-    so it applies to gross and idle alike — greenbench.measure.idle's rule)."""
-    gross, net = row.get("total_energy_kwh"), row.get("total_net_energy_kwh")
-    lo, hi = row.get("total_energy_kwh_low"), row.get("total_energy_kwh_high")
-    if not all(fmt.finite(v) for v in (gross, net, lo, hi)) or float(gross) <= 0:
-        return math.nan, math.nan
-    k = float(net) / float(gross)
-    return float(lo) * k, float(hi) * k
 
 
 def build(inp: Inputs, sec: Section) -> None:
@@ -60,9 +48,10 @@ def build(inp: Inputs, sec: Section) -> None:
     if net is not None and net.notna().any():
         cols[f"net energy ({eu[0]})"] = [
             fmt.marked(
-                bounds.with_range(n, *net_bounds(r), eu, unit_name=False), r["energy_source"], r["low_confidence"]
+                bounds.row_range(r, "total_net_energy_kwh", eu, unit_name=False), r["energy_source"],
+                r["low_confidence"]
             )
-            for n, (_, r) in zip(net, df.iterrows())
+            for _, r in df.iterrows()
         ]
     if "idle_power_w" in df and pd.to_numeric(df["idle_power_w"], errors="coerce").notna().any():
         cols["idle power"] = [f"{fmt.num(v)} W" if fmt.finite(v) else fmt.NA for v in df["idle_power_w"]]

@@ -219,9 +219,7 @@ def energy_table(inp: Inputs, sec: Section) -> None:
         row = {"configuration": r["config_label"], "seeds": int(r["n"]),
                "training energy (gross)": bounds.agg_cell(r, "train_energy_kwh", eu) + mark}
         if net:
-            row["net (above idle)"] = (
-                fmt.pm(*rd.mean_ci(r, "train_net_energy_kwh")[:2], 1 / eu[1], f" {eu[0]}") + mark
-            )
+            row["net (above idle)"] = bounds.agg_cell(r, "train_net_energy_kwh", eu) + mark
         row["wider interval"] = bounds.dominance(r, "train_energy_kwh", eu)
         rows.append(row)
     note = (

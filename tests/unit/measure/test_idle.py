@@ -195,20 +195,55 @@ def test_net_is_between_zero_and_gross_for_every_phase(phase_w: float, duration:
     assert {k: net[k] for k in gross} == gross  # the gross figures stay as they were
 
 
-def test_the_net_interval_is_the_gross_interval_scaled_by_net_over_gross() -> None:
+def test_the_net_interval_is_the_components_band_times_its_net_plus_the_gross_edge() -> None:
     b = baseline_of(FakeMeter({"cpu": 10.0}))
+    gross = entry({"cpu": 40.0}, 30.0)
+    net = idle.net_energy(gross, b)
+    assert net["net_total_kwh"] / gross["total_kwh"] == pytest.approx(0.75)
+    band = intervals.BANDS["estimated:tdp"]
+    edge = 40.0 * 0.5 / 3.6e6  # one sampling interval of the gross power
+    n = net["net_total_kwh"]
+    assert net["net_interval_kwh"] == pytest.approx([n * band.low - edge, n * band.high + edge])
+    assert net["net_interval_kwh"][0] <= n <= net["net_interval_kwh"][1]
+
+
+def test_net_energy_takes_each_components_idle_and_band() -> None:
+    # This VM: codecarbon's CPU load model with a fallback TDP (÷5 … ×5) and a constant 20 W RAM model.
+    fallback = {"cpu": "estimated:constant", "gpu": "none", "ram": "estimated:ram-model"}
+    b = baseline_of(FakeMeter({"cpu": 0.8, "ram": 20.0}, provenance=fallback))
+    gross = entry({"cpu": 7.0, "ram": 20.0}, 10.0, provenance=fallback)
+    net = idle.net_energy(gross, b)
+    cpu_net = (7.0 - 0.8) * 10.0 / 3.6e6
+    assert net["net_total_kwh"] == pytest.approx(cpu_net)  # the RAM model's net is zero: net is the CPU's
+    edge = 7.0 * 0.5 / 3.6e6
+    assert net["net_interval_kwh"] == pytest.approx([max(0.0, cpu_net * 0.2 - edge), cpu_net * 5.0 + edge])
+    # the gross mix's band, scaled, would claim a far narrower interval for the same figure
+    lo, hi = gross["interval"]["total_kwh"]
+    k = cpu_net / gross["total_kwh"]
+    assert net["net_interval_kwh"][1] - net["net_interval_kwh"][0] > 1.5 * (hi - lo) * k
+
+
+def test_a_baseline_without_component_watts_falls_back_to_the_total() -> None:
+    b = {"total_w": 10.0}  # an older record's compact baseline
     gross = entry({"cpu": 40.0}, 30.0)
     net = idle.net_energy(gross, b)
     ratio = net["net_total_kwh"] / gross["total_kwh"]
     assert ratio == pytest.approx(0.75)
     lo, hi = gross["interval"]["total_kwh"]
     assert net["net_interval_kwh"] == pytest.approx([lo * ratio, hi * ratio])
-    assert net["net_interval_kwh"][0] <= net["net_total_kwh"] <= net["net_interval_kwh"][1]
 
 
 def test_a_phase_below_idle_has_zero_net_energy_and_interval() -> None:
     net = idle.net_energy(entry({"cpu": 5.0}, 10.0), baseline_of(FakeMeter({"cpu": 10.0})))
     assert net["net_total_kwh"] == 0.0 and net["net_co2_kg"] == 0.0 and net["net_interval_kwh"] == [0.0, 0.0]
+
+
+def test_a_component_below_its_idle_offsets_another_above_it_before_clipping() -> None:
+    b = baseline_of(FakeMeter({"cpu": 12.0, "ram": 6.0}))
+    net = idle.net_energy(entry({"cpu": 12.6, "ram": 5.4}, 10.0), b)  # 18 W in all: as much as idle
+    assert net["net_total_kwh"] == pytest.approx(0.0, abs=1e-15)
+    lo, hi = net["net_interval_kwh"]
+    assert lo == 0.0 < hi  # the bands allow some energy above idle, not below zero
 
 
 def test_a_record_gets_net_fields_on_metered_phases_and_the_compact_baseline() -> None:

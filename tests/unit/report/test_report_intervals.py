@@ -13,7 +13,7 @@ import pytest
 from report_synthetic import full_suite
 from test_report_render import check_page, section_text
 
-from greenbench.measure import intervals
+from greenbench.measure import idle, intervals
 from greenbench.report import bounds, build_report
 from greenbench.report import data as rd
 from greenbench.report.sections import comparisons, pareto, targets
@@ -242,10 +242,8 @@ def test_methodology_shows_each_present_methods_band_and_source(make_record, wri
 
 # --------------------------------------------------------------------------- net energy and idle
 def with_idle(rec: dict, idle_w: float, meaning: str) -> dict:
-    for phase in rec["phases"].values():
-        e = phase["energy"]
-        e["net_total_kwh"] = max(0.0, e["total_kwh"] - idle_w * phase["wall_s"] / 3.6e6)
-        e["idle_w"] = idle_w
+    for phase in rec["phases"].values():  # as the runner adds them, from a baseline of the total alone
+        phase["energy"] = idle.net_energy({**phase["energy"], "duration_s": phase["wall_s"]}, {"total_w": idle_w})
     rec["idle_baseline"] = {"total_w": idle_w, "duration_s": 10.0, "samples": 20, "meaning": {"cpu": meaning}}
     return rec
 
@@ -282,11 +280,12 @@ def test_net_energy_and_idle_baseline_are_shown_where_recorded(make_record, writ
     assert "Idle baseline: 12.0–15.0 W" in md
     results = htmlmod.unescape(section_text(page, "results"))
     assert "net energy (mWh)" in results and "idle power" in results and "12.0 W" in results
-    # all phases: 108 mWh − 12 W × 10.8 s (36 mWh) = 72.0 mWh; interval = gross interval × 72/108
+    # outer phases: 108 mWh − 12 W × 10.8 s (36 mWh) = 72.0 mWh; a baseline of the total alone (no
+    # per-component watts): interval = gross interval × 72/108
     assert "108 (37–259) †" in results and "72.0 (25–173) †" in results
     # training: 100 mWh − 12 W × 10 s (33.3 mWh) = 66.7 mWh
     training = htmlmod.unescape(section_text(page, "training"))
-    assert "net (above idle)" in training and "66.7 ± 0.0 mWh †" in training
+    assert "net (above idle)" in training and "66.7 ± 0.0 mWh (method 23–160) †" in training
 
 
 def test_no_idle_baseline_no_idle_lines(make_record, write_records, tmp_path):
