@@ -62,18 +62,18 @@ def validate(
     from greenbench.api import check_environment, plan_suite
 
     check_environment()  # a bad GREENBENCH_* value: one line, not one per suite
-    problems = []
+    problems: list[UserError] = []
     for path in suites:
         try:
             suite, runs = plan_suite(path)
         except UserError as exc:
-            problems.append(str(exc))
+            problems.append(exc)
             continue
         say(console, ("ok", "green"), f"  {path}: suite {suite.name!r}, {len(runs)} runs", soft_wrap=True)
     if problems:
         for p in problems:
-            say(err_console, p, soft_wrap=True)
-        raise typer.Exit(2)
+            say(err_console, str(p), soft_wrap=True)
+        raise typer.Exit(max(p.exit_code for p in problems))  # 2 if any input is bad, 1 if only unreadable
 
 
 # --------------------------------------------------------------------------- run
@@ -370,17 +370,73 @@ def compare(
     raise typer.Exit(code)
 
 
+def _one_line(message: str) -> str:
+    """click's message on one line (typer words an invalid choice "Value error, 'x' is not one of …")."""
+    return " ".join(message.replace("Value error, ", "").split())
+
+
+def _stdout_fault(exc: OSError) -> None:
+    """Standard output cannot be written (a full disk behind ``> file``, ``/dev/full``, a closed pipe): one line
+    on stderr (none for a closed pipe, as for any Unix filter), exit 1, and no second error at exit."""
+    import errno
+    import os
+
+    try:  # whatever is still buffered would fail again when the interpreter flushes stdout at exit
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+    if exc.errno != errno.EPIPE:
+        why = {errno.ENOSPC: "no space left on the device", errno.EIO: "input/output error"}.get(
+            exc.errno or 0, exc.strerror or str(exc))
+        code = errno.errorcode.get(exc.errno or 0)
+        say(err_console, "error: ", f"cannot write to standard output: {why}" + (f" ({code})" if code else "")
+            + "; free some space or send the output elsewhere", soft_wrap=True)
+    sys.exit(1)
+
+
 def main() -> None:
-    """Console-script entry point: user errors become one line on stderr and exit code 2 (1 where the
-    environment failed); Ctrl-C outside a run's own handling ends quietly with exit code 130."""
+    """Console-script entry point: bad input (greenbench's own checks and click's: a bad option value, an unknown
+    option) is one line on stderr and exit code 2; the environment failing (a full disk, no permission, standard
+    output that cannot be written) one line and exit 1; Ctrl-C outside a run's own handling ends quietly with
+    exit code 130. Never a traceback for these."""
+    from typer._click import exceptions as click_exc  # typer vendors click: its classes, not the click package's
+
     try:
-        app()
+        code = app(standalone_mode=False)
+        sys.stdout.flush()  # here, not at exit: a full stdout is reported like any other fault
     except UserError as exc:
         say(err_console, "error: ", str(exc), soft_wrap=True)
         sys.exit(exc.exit_code)
+    except click_exc.NoArgsIsHelpError as exc:  # `greenbench`, `greenbench data`: the help, as before
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click_exc.FileError as exc:  # an input path that cannot be opened: the environment's fault
+        say(err_console, "error: ", _one_line(exc.format_message()), soft_wrap=True)
+        sys.exit(1)
+    except click_exc.UsageError as exc:
+        hint = ""
+        if exc.ctx is not None and exc.ctx.command.get_help_option(exc.ctx) is not None:
+            hint = f" (see {exc.ctx.command_path} {exc.ctx.help_option_names[0]})"
+        say(err_console, "error: ", _one_line(exc.format_message()) + hint, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except click_exc.ClickException as exc:
+        say(err_console, "error: ", _one_line(exc.format_message()), soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        say(err_console, "interrupted (Ctrl-C)", soft_wrap=True)
+        sys.exit(130)
     except KeyboardInterrupt:
         say(err_console, "interrupted (Ctrl-C)", soft_wrap=True)
         sys.exit(130)  # 128 + SIGINT
+    except OSError as exc:
+        # Files greenbench writes are named in their own errors (errors.write_fault); an OSError without a
+        # file name that reaches here is the terminal's streams failing (stdout to a full disk or /dev/full).
+        if exc.filename is None:
+            _stdout_fault(exc)
+        say(err_console, "error: ", f"{exc.strerror or exc}: {exc.filename}", soft_wrap=True)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

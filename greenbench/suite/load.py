@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from greenbench.errors import SuiteError
+from greenbench.errors import EnvironmentFault, SuiteError
 from greenbench.model_registry import models as registered_models
 from greenbench.suite.schema import ModelsConfig, Suite, models_config
 
@@ -239,6 +239,9 @@ def load_suite(path: str | Path) -> Suite:
         raise SuiteError(f"{source}: is a directory, expected a YAML suite file") from None
     except UnicodeDecodeError as exc:
         raise SuiteError(f"{source}: not UTF-8 text (byte {exc.start}); a suite file is UTF-8 YAML") from None
+    except PermissionError:  # the environment's fault, not the suite's (exit 1)
+        raise EnvironmentFault(f"{source}: cannot read suite file: permission denied (EACCES); make it readable "
+                               "for this user or copy it somewhere readable") from None
     except OSError as exc:
         raise SuiteError(f"{source}: cannot read suite file: {exc.strerror or exc}") from None
     try:

@@ -137,3 +137,29 @@ def test_usage_lines_name_the_arguments(command: str, usage: str) -> None:
     proc = subprocess.run([sys.executable, "-m", "greenbench", command, "--help"], cwd=ROOT, capture_output=True,
                           text=True, timeout=120, env={**os.environ, "COLUMNS": "120"})
     assert proc.returncode == 0 and usage in proc.stdout, proc.stdout[:400]
+
+
+def test_an_unreadable_suite_is_exit_1_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """A missing permission is the environment's fault (exit 1), not the suite's (exit 2). Faked with open()
+    refusing the file: chmod 000 means nothing to root, who runs CI's tmpfs tests."""
+    import builtins
+
+    from greenbench import cli as cli_module
+
+    suite = tmp_path / "locked.yaml"
+    suite.write_text((ROOT / "suites" / "smoke.yaml").read_text())
+    real_open = builtins.open
+
+    def refusing_open(file, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
+        if str(file) == str(suite):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", refusing_open)
+    for argv in (["greenbench", "validate", str(suite)], ["greenbench", "run", str(suite), "--dry-run"]):
+        monkeypatch.setattr(sys, "argv", argv)
+        with pytest.raises(SystemExit) as info:
+            cli_module.main()
+        assert info.value.code == 1, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "cannot read suite file: permission denied (EACCES)" in err[0], err
