@@ -108,6 +108,21 @@ def _check_only_values(wanted: dict[str, set[str]], runs: list[RunSpec]) -> None
             )
 
 
+def check_data_dir(data_dir: str | Path | None, option: str = "--data-dir") -> None:
+    """An explicitly given data directory must exist and be a directory (else one :class:`UserError`, exit 2):
+    never a silent fall-back to ``$GREENBENCH_DATA_DIR`` or the cache, and never a record naming a folder
+    that is not there."""
+    if data_dir is None:
+        return
+    path = Path(data_dir).expanduser()
+    if not path.exists():
+        raise UserError(f"{option} {data_dir}: no such directory; give the directory that holds the dataset files "
+                        "(or leave the option out to use $GREENBENCH_DATA_DIR or the cache)")
+    if not path.is_dir():
+        raise UserError(f"{option} {data_dir}: is a file, not a directory; give the directory that holds the "
+                        "dataset files")
+
+
 def check_environment() -> None:
     """Refuse bad values of the ``GREENBENCH_*`` variables greenbench parses, before anything is measured: one
     :class:`UserError` (exit 2) naming the variable and what is allowed. (``GREENBENCH_DATA_DIR`` and
@@ -139,6 +154,7 @@ def plan_suite(
 ) -> tuple[Suite, list[RunSpec]]:
     """Load a suite, apply CLI overrides, expand it and filter with ``--only``."""
     check_environment()
+    check_data_dir(data_dir)
     suite = load_suite(path)
     if suite.energy.enabled:  # the per-machine energy settings from the environment: refused here, in one line
         from greenbench.measure.settings import EnergySettings

@@ -239,8 +239,10 @@ def data_fetch(
     data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Where to look first.")] = None,
 ) -> None:
     """Make the dataset available offline (download into the cache if needed) and verify it."""
+    from greenbench.api import check_data_dir
     from greenbench.data import fetch
 
+    check_data_dir(data_dir)
     where = fetch(dataset.value, data_dir=data_dir)
     say(console, f"{dataset.value}: ready in {where}", soft_wrap=True)
 
@@ -251,8 +253,10 @@ def data_verify(
     data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Where to look first.")] = None,
 ) -> None:
     """Check the dataset files against their published SHA-256 checksums."""
+    from greenbench.api import check_data_dir
     from greenbench.data import verify
 
+    check_data_dir(data_dir)
     rows = verify(dataset.value, data_dir=data_dir)
     bad = 0
     for row in rows:
