@@ -143,7 +143,8 @@ def cancellation_note(checks: list[MethodCheck]) -> str:
     one = len(found) == 1
     note = (f"both sides of {'every' if one else 'each'} energy and CO₂ row come from one method "
             f"({what}); {'its' if one else 'a method’s'} systematic error largely cancels in a ratio of two runs "
-            "on one machine, so the ratio is tested, not the absolute values")
+            "on one machine that split their energy alike between components (the same workload, before and "
+            "after), so the ratio is tested, not the absolute values")
     if any(c.comparable and c.method is not None and not c.same_machine for c in checks):
         note += ("; here the sides ran on different machines, where a model's error need not be the same on both, "
                  "so energy ratios also carry the hardware's difference")

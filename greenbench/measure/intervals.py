@@ -99,6 +99,13 @@ BANDS: dict[str, Band] = {
 }
 
 
+# What a ratio of two same-method figures may claim, said once for the report and compare.
+RATIO_CAVEAT = ("the method's systematic error cancels in a ratio only as far as both sides split their energy "
+                "alike between components (CPU, GPU, RAM) and load them alike: each component's method errs by "
+                "its own factor, and a load model's error can differ with the load, so between sides that load "
+                "the CPU differently (two frameworks, say) a ratio keeps part of the components' bands")
+
+
 def band_for(provenance: str | None, detail: Mapping[str, Any] | None = None) -> Band | None:
     """The band of one component's provenance label (``None`` for ``none``/``disabled``/``unavailable``)."""
     if not provenance or not isinstance(provenance, str):
@@ -195,4 +202,4 @@ def watts_interval(kwh_bounds: tuple[float, float], duration_s: float) -> tuple[
     return tuple(k * JOULES_PER_KWH / duration_s for k in kwh_bounds)  # type: ignore[return-value]
 
 
-__all__ = ["BANDS", "Band", "band_for", "component_interval", "interval", "relative", "watts_interval"]
+__all__ = ["BANDS", "Band", "RATIO_CAVEAT", "band_for", "component_interval", "interval", "relative", "watts_interval"]

@@ -136,9 +136,10 @@ def test_ab_with_a_planted_slowdown_flags_exactly_time_energy_and_co2(
     expected = {(w, m): ("unchanged" if m == "test accuracy" else "regressed") for w in workloads for m in DEFAULT_METRICS}
     assert verdicts == expected, text
     # one method on both sides (the recorded runs' codecarbon estimate): the output says why the ratio is tested
-    assert ("energy: both sides of every energy and CO₂ row come from one method (CPU: codecarbon constant-power "
-            "fallback ÷5…×5 (assumed); RAM: codecarbon RAM model ÷3…×2 (assumed)); its systematic error largely "
-            "cancels in a ratio of two runs on one machine, so the ratio is tested, not the absolute values"
+    assert ("energy: both sides of every energy and CO₂ row come from one method (CPU: codecarbon fallback TDP "
+            "(CPU not in its table) ÷5…×5 (assumed); RAM: codecarbon RAM model ÷3…×2 (assumed)); its systematic "
+            "error largely cancels in a ratio of two runs on one machine that split their energy alike between "
+            "components (the same workload, before and after), so the ratio is tested, not the absolute values"
             ) in " ".join(text.split()), text
 
     code, verdicts, text = compare(base, base, tmp_path / "same")

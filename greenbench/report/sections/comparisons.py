@@ -8,6 +8,8 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from greenbench.measure.intervals import RATIO_CAVEAT
+
 from .. import bounds
 from .. import data as rd
 from .. import fmt, plot
@@ -160,9 +162,7 @@ def _h2h_note(h2h: list[dict[str, Any]]) -> str:
     same = [r for r in h2h if r.get("methods") == "same"]
     if any(r["factor"] != "machine" for r in same):
         note += (
-            " Both sides' energy comes from the same method on the same machine: the method's systematic "
-            "error largely cancels in the ratio (it is the same factor on both sides), so a ratio is "
-            "sharper than either side's method interval."
+            " Both sides' energy comes from the same method on the same machine: " + RATIO_CAVEAT + "."
         )
     if any(r["factor"] == "machine" for r in same):
         note += (

@@ -85,7 +85,8 @@ def _saving_text(h: Headline) -> str:
         )
     text = f"{h.saving_vs_best * 100:.0f} % less energy than the most accurate run"
     if h.saving_methods == "same":
-        text += " (same method on both: its systematic error largely cancels in this ratio)"
+        text += (" (same method on both: its systematic error cancels in this ratio only as far as both runs "
+                 "split their energy alike between components and load them alike)")
     return text
 
 

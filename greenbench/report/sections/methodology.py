@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from greenbench.measure.intervals import RATIO_CAVEAT
+
 from .. import bounds
 from .. import data as rd
 from .. import fmt
@@ -279,8 +281,8 @@ def build(inp: Inputs, sec: Section) -> None:
                 "own uncertainty is not included). Aggregated over seeds, a configuration's interval is the mean "
                 "of its runs' lower bounds and the mean of their upper bounds. Seed-to-seed noise is a separate "
                 "interval (95 % CI over seeds); the two are never added, and the tables say which is wider. "
-                "A ratio of two figures by the same method on one machine is sharper than either interval: the "
-                "method's systematic error is largely the same factor on both sides and cancels.",
+                "A ratio of two figures by the same method on one machine can be sharper than either interval: "
+                + RATIO_CAVEAT + ".",
             )
         )
     idle = bounds.idle_info(res.records, res.dirs)
