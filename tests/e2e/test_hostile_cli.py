@@ -337,7 +337,7 @@ def test_two_unicode_suites_never_resume_each_others_runs(tmp_path: Path, mnist_
 def test_ctrl_c_outside_a_run_is_one_line_and_exit_130() -> None:
     # main()'s own net, for a Ctrl-C that lands outside run_plan's handling (while planning, printing the summary)
     code = ("import greenbench.cli as cli\n"
-            "def app():\n    raise KeyboardInterrupt\n"
+            "def app(**kwargs):\n    raise KeyboardInterrupt\n"  # main() runs it as app(standalone_mode=False)
             "cli.app = app\ncli.main()\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 130
