@@ -192,12 +192,16 @@ def aggregates(df: pd.DataFrame, metrics: Sequence[str] = REPORT_METRICS) -> pd.
     """Mean, std and 95 % CI over seeds per configuration, with the labels of ``df`` attached."""
     agg = aggregate(df, metrics=list(metrics), by=GROUP_BY)
     if agg.empty:
-        return agg.assign(config_label=pd.Series(dtype=object), estimated=pd.Series(dtype=bool))
+        return agg.assign(config_label=pd.Series(dtype=object), estimated=pd.Series(dtype=bool),
+                          low_confidence=pd.Series(dtype=bool))
     labels = {config_key(r): r["config_label"] for _, r in df.iterrows()}
     est = df.groupby(df.apply(config_key, axis=1))["estimated"].any().to_dict()
+    low = (df.groupby(df.apply(config_key, axis=1))["low_confidence"].any().to_dict()
+           if "low_confidence" in df else {})
     keys = [config_key(r) for _, r in agg.iterrows()]
     agg["config_label"] = [labels.get(k, " · ".join(k)) for k in keys]
     agg["estimated"] = [bool(est.get(k, False)) for k in keys]
+    agg["low_confidence"] = [bool(low.get(k, False)) for k in keys]  # some run has a too-short reading
     done = df[df["status"] == "completed"]
     groups = {k: g for k, g in done.groupby(done.apply(config_key, axis=1))} if not done.empty else {}
     for m in metrics:

@@ -111,6 +111,12 @@ def markers(energy_source: Any, low_confidence: Any = False) -> str:
     return out
 
 
+def run_marks(agg_row: Any) -> str:
+    """`` †‡`` for a configuration's whole-run figures: estimated, and some run with a too-short reading."""
+    m = markers("estimated" if agg_row.get("estimated") else None, agg_row.get("low_confidence", False))
+    return f" {m}" if m else ""
+
+
 def marked(text: str, energy_source: Any, low_confidence: Any = False) -> str:
     """``text`` with its honesty markers; energy that was not recorded reads as such."""
     if text == NA:

@@ -157,7 +157,9 @@ def _energy_ratio(r: dict[str, Any], key: str) -> str:
 def _h2h_note(h2h: list[dict[str, Any]]) -> str:
     note = (
         "Ratios are geometric means over the configurations that differ only in that factor "
-        "(×1.50 = 50 % more than the reference); accuracy is the mean difference in percentage points."
+        "(×1.50 = 50 % more than the reference); accuracy is the mean difference in percentage points. "
+        "Energy and CO₂ are those of the whole run — setup, training, evaluation, compression and the "
+        "inference window — not of training alone (Training energy per configuration has that)."
     )
     same = [r for r in h2h if r.get("methods") == "same"]
     if any(r["factor"] != "machine" for r in same):
@@ -226,8 +228,8 @@ def build(inp: Inputs, sec: Section) -> None:
                     "comparison": f"{r['level']} vs {r['reference']}",
                     "matched configs": r["matched"],
                     "training time": _ratio(r["time"]),
-                    "energy": _energy_ratio(r, "energy"),
-                    "CO₂": _energy_ratio(r, "co2"),
+                    "energy (whole run)": _energy_ratio(r, "energy"),
+                    "CO₂ (whole run)": _energy_ratio(r, "co2"),
                     "accuracy": f"{r['accuracy_pp']:+.2f} pp" if fmt.finite(r["accuracy_pp"]) else fmt.NA,
                     "sides differ in": conditions(res.df, r["factor"], r["level"], r["reference"]) or "—",
                 }
@@ -253,21 +255,22 @@ def build(inp: Inputs, sec: Section) -> None:
     rows = []
     net = bounds.has_values(agg, "total_net_energy_kwh_mean")
     for _, r in agg.sort_values("test_accuracy_mean", ascending=False).iterrows():
-        mark = f" {fmt.EST}" if r["estimated"] else ""
+        mark = fmt.run_marks(r)
         row = {
             "configuration": r["config_label"],
             "seeds": int(r["n"]),
             "test accuracy": pm(r, "test_accuracy", 100, " %", 4),
             "training time": pm(r, "train_time_s", 1, " s"),
-            "energy": bounds.agg_cell(r, "total_energy_kwh", eu) + mark,
+            "energy (whole run)": bounds.agg_cell(r, "total_energy_kwh", eu) + mark,
         }
         if net:
-            row["net energy (above idle)"] = bounds.agg_cell(r, "total_net_energy_kwh", eu) + mark
-        row["CO₂"] = bounds.agg_cell(r, "total_co2_kg", cu) + mark
+            row["net energy (whole run, above idle)"] = bounds.agg_cell(r, "total_net_energy_kwh", eu) + mark
+        row["CO₂ (whole run)"] = bounds.agg_cell(r, "total_co2_kg", cu) + mark
         row["wider interval (energy)"] = bounds.dominance(r, "total_energy_kwh", eu)
         rows.append(row)
     note = (
-        "Energy and CO₂: mean ± 95 % CI half-width over seeds (seed-to-seed noise), then in brackets the "
+        "Energy and CO₂ of the whole run (every phase, not training alone): mean ± 95 % CI half-width over "
+        "seeds (seed-to-seed noise), then in brackets the "
         "method interval (the mean over seeds of each run's lower and upper bound by the method that "
         "produced it). The two are separate intervals and are never added; the last column says which "
         "is wider."
@@ -276,6 +279,8 @@ def build(inp: Inputs, sec: Section) -> None:
         note += " Net energy is the energy above the idle baseline (see Methodology for what idle means)."
     if agg["estimated"].any():
         note += f" {fmt.EST} estimated energy (not measured)."
+    if agg["low_confidence"].any():
+        note += f" {fmt.LOW} a run of that configuration has a phase too short for a reliable energy reading."
     sec.tables.append(
         Table(
             pd.DataFrame(rows),

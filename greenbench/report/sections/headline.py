@@ -199,11 +199,12 @@ def build(inp: Inputs, sec: Section) -> None:
         )
     t = h.totals
     src = "estimated" if t["estimated"] else None
+    low = t["low_confidence"]  # a sum that includes a low-confidence reading carries its mark too
     tot_lines = [
         f"{t['runs']} runs, {t['completed']} completed, "
         f"over {len(res.suites)} suite(s) on {len(res.machines)} machine(s)",
-        f"time {fmt.duration(t['time_s'])} · energy {fmt.marked(_total_range(t, 'energy'), src)} · "
-        f"CO₂ {fmt.marked(_total_range(t, 'co2'), src)}",
+        f"time {fmt.duration(t['time_s'])} · energy {fmt.marked(_total_range(t, 'energy'), src, low)} · "
+        f"CO₂ {fmt.marked(_total_range(t, 'co2'), src, low)}",
     ]
     if t["runs_without_energy"]:
         tot_lines.append(f"{t['runs_without_energy']} completed run(s) have no energy reading and are not in the sum")
@@ -211,7 +212,7 @@ def build(inp: Inputs, sec: Section) -> None:
         {
             "kind": "totals",
             "kicker": "Suite totals",
-            "value": fmt.marked(fmt.energy(t["energy_kwh"]), src)
+            "value": fmt.marked(fmt.energy(t["energy_kwh"]), src, low)
             if t["energy_kwh"] is not None
             else fmt.duration(t["time_s"]),
             "lines": tot_lines,
@@ -276,7 +277,8 @@ def build(inp: Inputs, sec: Section) -> None:
                 f"configuration — recommended vs most accurate: {'; '.join(differ)}. Such differences can move "
                 "time and energy as much as the setting itself.")
     if t["low_confidence"]:
-        sec.notes.append(f"{fmt.LOW} At least one phase of this run was too short for a reliable energy reading.")
+        sec.notes.append(f"{fmt.LOW} At least one phase of this run (or of a run in this sum) was too short for a "
+                         "reliable energy reading.")
     shared = rd.contaminated(rd.primary(df))
     if len(shared):
         sec.notes.append(

@@ -22,9 +22,11 @@ PROVENANCE_TEXT = {
     "measured:nvml": "measured with NVIDIA NVML (board energy counter or sampled power)",
     "measured:powermetrics": "measured with Apple powermetrics",
     "measured:intel-power-gadget": "measured with Intel Power Gadget",
-    "estimated:tdp": "estimated from the CPU's thermal design power (TDP) × load, codecarbon's model",
-    "estimated:constant": ("estimated from codecarbon's fallback TDP (CPU model not in its table): × the "
-                           "machine's CPU load where it can be read, else a constant TDP × 0.5"),
+    "estimated:tdp": ("estimated from the CPU's thermal design power (TDP) at the machine's CPU load, "
+                      "codecarbon's model TDP × (0.1 + 0.9 × load³)"),
+    "estimated:constant": ("estimated from codecarbon's fallback TDP (CPU model not in its table): TDP × "
+                           "(0.1 + 0.9 × load³) at the machine's CPU load where it can be read, else a constant "
+                           "TDP × 0.5"),
     "estimated:ram-model": "estimated from installed memory size, codecarbon's RAM power model",
     "estimated:ram": "estimated from installed memory size, codecarbon's RAM power model",
     "none": "not metered (no such device, or not used by the run)",
@@ -229,8 +231,10 @@ def build(inp: Inputs, sec: Section) -> None:
     if "estimated" in kinds:
         sec.notes.append(
             f"{fmt.EST} Energy was estimated, not measured, for {', '.join(est_devices)}: the numbers come from a "
-            "power model (listed below), not from a hardware counter, and can be off by tens of percent. Compare "
-            "estimated numbers with each other on the same machine, not with measured numbers."
+            "power model (listed below), not from a hardware counter, and can be off by as much as the method's "
+            "band below says (for codecarbon's CPU models up to a factor of about 3, or 5 for its fallback TDP). "
+            "Compare estimated numbers with "
+            "each other on the same machine, not with measured numbers."
         )
     if not prov:
         sec.notes.append("No run recorded an energy reading (measurement disabled, unavailable, or no run completed).")

@@ -200,12 +200,12 @@ def build(inp: Inputs, sec: Section) -> None:
             "configuration": front["config_label"],
             "seeds": front["n"].astype(int),
             "test accuracy": [pm(r, "test_accuracy", 100, " %", 4) for _, r in front.iterrows()],
-            "energy": [
-                bounds.agg_cell(r, "total_energy_kwh", eu) + (f" {fmt.EST}" if r["estimated"] else "")
+            "energy (whole run)": [
+                bounds.agg_cell(r, "total_energy_kwh", eu) + fmt.run_marks(r)
                 for _, r in front.iterrows()
             ],
-            "CO₂": [
-                bounds.agg_cell(r, "total_co2_kg", cu) + (f" {fmt.EST}" if r["estimated"] else "")
+            "CO₂ (whole run)": [
+                bounds.agg_cell(r, "total_co2_kg", cu) + fmt.run_marks(r)
                 for _, r in front.iterrows()
             ],
             "wider interval (energy)": [bounds.dominance(r, "total_energy_kwh", eu) for _, r in front.iterrows()],
@@ -221,6 +221,8 @@ def build(inp: Inputs, sec: Section) -> None:
                 "Mean ± 95 % CI half-width over seeds; in brackets the method interval (mean over seeds of the "
                 "runs' bounds by the method that produced them)."
                 + (f" {fmt.EST} estimated energy (not measured)." if front["estimated"].any() else "")
+                + (f" {fmt.LOW} a run of that configuration has a phase too short for a reliable energy reading."
+                   if front.get("low_confidence", pd.Series(dtype=bool)).any() else "")
             ),
             wide=True,
         )
