@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from greenbench.errors import SuiteError, UserError
 from greenbench.suite import RunSpec, Suite, expand, load_suite
@@ -291,12 +291,15 @@ def _default_result_dirs() -> list[Path]:
     return dirs
 
 
-def report(result_dirs: Sequence[str | Path], out: str | Path | None = None, fmt: str = "html") -> Path:
-    """Render a report of ``result_dirs`` (default: every suite under ``results/``); returns its path."""
+def report(result_dirs: Sequence[str | Path], out: str | Path | None = None, fmt: str = "html",
+           warn: Callable[[str], None] | None = None) -> Path:
+    """Render a report of ``result_dirs`` (default: every suite under ``results/``); returns its path.
+
+    ``warn`` gets one line when record files could not be read (they are left out of the report)."""
     from greenbench.report import build_report
 
     dirs = [Path(d) for d in result_dirs] or _default_result_dirs()
     for d in dirs:
         if not d.exists():
             raise UserError(f"{d}: no such results directory")
-    return build_report(dirs, out=Path(out) if out is not None else None, fmt=fmt)
+    return build_report(dirs, out=Path(out) if out is not None else None, fmt=fmt, warn=warn)

@@ -291,7 +291,10 @@ def report(
     """Render a self-contained report (HTML, Markdown) or export the results table (CSV, Parquet)."""
     from greenbench.api import report as make_report
 
-    path = make_report(results_dirs or [], out=out, fmt=fmt.value)
+    def warn(message: str) -> None:  # unreadable record files, left out of the report: one line on stderr
+        say(err_console, ("warning: ", "yellow"), message, soft_wrap=True)
+
+    path = make_report(results_dirs or [], out=out, fmt=fmt.value, warn=warn)
     say(console, f"report: {path}", soft_wrap=True)
 
 

@@ -22,7 +22,7 @@ from greenbench.suite.schema import suite_slug
 FORMATS = ("html", "md", "csv", "parquet")
 DEFAULT_REPORTS = Path("reports")
 
-__all__ = ["FORMATS", "build_report", "default_report_path"]
+__all__ = ["FORMATS", "build_report", "default_report_path", "unreadable_warning"]
 
 
 def default_report_path(
@@ -45,12 +45,25 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         raise write_fault(exc, path, "write the report", "--out") from None
 
 
-def build_report(result_dirs: Sequence[str | Path], out: str | Path | None = None, fmt: str = "html") -> Path:
+def unreadable_warning(corrupt: Sequence[tuple[str, str]]) -> str | None:
+    """One line saying how many record files could not be read (left out of a report), with one example and
+    its reason; ``None`` when every file was read."""
+    if not corrupt:
+        return None
+    f, why = corrupt[0]
+    line = (f"{len(corrupt)} record file(s) could not be read and are not in the report, e.g. {f}: {why}")
+    return " ".join(line.split())  # one line, whatever the reason holds
+
+
+def build_report(result_dirs: Sequence[str | Path], out: str | Path | None = None, fmt: str = "html",
+                 warn: Callable[[str], None] | None = None) -> Path:
     """Render the records under ``result_dirs`` as ``fmt`` (html, md, csv or parquet); returns the written path.
 
     ``out`` defaults to ``reports/<suite slug>.<fmt>`` (relative to the working directory).
     Raises :class:`~greenbench.errors.UserError` for an unknown format, a missing directory
-    or a directory without records.
+    or a directory without records. Record files that cannot be read are left out of every format (the
+    HTML and Markdown reports list them); once the report is written, ``warn`` gets one line saying how
+    many, with one example (:func:`unreadable_warning`).
     """
     fmt = str(fmt).lower().lstrip(".")
     if fmt == "markdown":
@@ -78,6 +91,7 @@ def build_report(result_dirs: Sequence[str | Path], out: str | Path | None = Non
             except ImportError:
                 raise UserError("--format parquet needs pyarrow: pip install pyarrow (or greenbench[all])") from None
             _atomic_write(path, lambda p: frame.to_parquet(p, index=False))
+        _warn_unreadable(results.corrupt, warn)
         return path
 
     import matplotlib
@@ -97,4 +111,11 @@ def build_report(result_dirs: Sequence[str | Path], out: str | Path | None = Non
 
         text = render_html(ctx)
     _atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
+    _warn_unreadable(results.corrupt, warn)
     return path
+
+
+def _warn_unreadable(corrupt: Sequence[tuple[str, str]], warn: Callable[[str], None] | None) -> None:
+    message = unreadable_warning(corrupt)
+    if message is not None and warn is not None:
+        warn(message)

@@ -36,6 +36,7 @@ def build(res: rd.Results, with_figures: bool = True) -> dict[str, Any]:
         "version": __version__,
         "sources": [str(d) for d in res.dirs],
         "sections": sections,
+        "unreadable": list(res.corrupt),  # (file, why): record files left out of the report
         "estimated": bool(df["estimated"].any()),
         "low_confidence": bool(df["low_confidence"].any()),
         "units": {"energy": eu[0], "co2": cu[0]},

@@ -64,6 +64,15 @@ def _render(ctx: dict[str, Any], rows: int) -> str:
             f"> **{fmt.EST} Estimated energy:** some or all energy figures come from a power model, not a "
             "hardware meter; they carry the mark " + fmt.EST + ".",
         ]
+    unreadable = ctx.get("unreadable") or []
+    if unreadable:  # as the HTML report's table under Failed and skipped runs
+        out += [
+            "",
+            f"> **Unreadable record files:** {len(unreadable)} record file(s) could not be read and are left out "
+            "of this report; every figure below is without them.",
+            "",
+            *md_table(pd.DataFrame(unreadable, columns=["file", "problem"]), rows),
+        ]
     for sec in ctx["sections"]:  # in SECTIONS order; a section without a Markdown form is left out
         if sec.spec is not None and sec.spec.markdown is not None:
             out += sec.spec.markdown(sec, rows)

@@ -1,0 +1,51 @@
+"""Record files that cannot be read are never passed over in silence: `greenbench report` (every format) says
+how many on one warning line, with one example and its reason, and the HTML and Markdown reports list them
+(the real CLI in a subprocess)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from e2e_support import ROOT
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "greenbench", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "COLUMNS": "80"})
+
+
+@pytest.fixture
+def with_unreadable(make_record, write_records) -> Path:
+    d = write_records([make_record(seed=s) for s in range(2)], name="smoke")
+    (d / "torch-mlp-truncated.json").write_text('{"schema_version": 1, "run_id": "torch-ml')
+    (d / "torch-mlp-list.json").write_text("[1, 2]\n")
+    return d
+
+
+@pytest.mark.parametrize("fmt", ["md", "html", "csv"])
+def test_report_warns_once_about_unreadable_record_files(with_unreadable: Path, tmp_path: Path, fmt: str) -> None:
+    out = tmp_path / f"r.{fmt}"
+    result = _cli("report", str(with_unreadable), "-f", fmt, "--out", str(out))
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr  # one line per invocation, however many files and however wide
+    assert lines[0].startswith("warning: 2 record file(s) could not be read and are not in the report, e.g. "
+                               f"{with_unreadable / 'torch-mlp-list.json'}: not a JSON object"), lines[0]
+    assert "Traceback" not in result.stderr
+    if fmt == "md":  # listed as in the HTML report, file and problem
+        text = out.read_text(encoding="utf-8")
+        assert "2 record file(s) could not be read and are left out of this report" in text
+        assert "torch-mlp-truncated.json | unreadable JSON (" in text.replace("\\_", "_")
+        assert "torch-mlp-list.json | not a JSON object" in text.replace("\\_", "_")
+
+
+def test_report_is_quiet_when_every_record_file_is_read(make_record, write_records, tmp_path: Path) -> None:
+    d = write_records([make_record(seed=s) for s in range(2)], name="smoke")
+    result = _cli("report", str(d), "-f", "md", "--out", str(tmp_path / "r.md"))
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert "could not be read" not in (tmp_path / "r.md").read_text(encoding="utf-8")
