@@ -78,7 +78,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
-from greenbench.measure import intervals
+from greenbench.measure import cotenancy, intervals
 from greenbench.measure.settings import EnergySettings
 from greenbench.measure.units import JOULES_PER_KWH
 
@@ -89,7 +89,8 @@ WINDOW = "idle-baseline"
 
 # The baseline's keys a record carries (rec["idle_baseline"]); the file keeps the whole baseline.
 COMPACT_KEYS = ("measured_at", "duration_s", "samples", "total_w", "cpu_w", "gpu_w", "ram_w",
-                "total_w_low", "total_w_high", "energy_source", "tracking_mode", "low_confidence")
+                "total_w_low", "total_w_high", "energy_source", "tracking_mode", "low_confidence",
+                "contaminated", "contamination_reason")
 
 
 def _now_iso() -> str:
@@ -219,27 +220,48 @@ def baseline_from_entry(entry: Mapping[str, Any], *, min_samples: int, tracking_
 
 def measure_idle(settings: EnergySettings, seconds: float, *,
                  meter_factory: Callable[[EnergySettings], Any] | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
+                 sleep: Callable[[float], None] = time.sleep, threshold: float = cotenancy.DEFAULT_THRESHOLD,
+                 tenancy: Any = None, before: Callable[[], None] | None = None) -> dict[str, Any]:
     """Measure the idle baseline: one window of ``seconds`` while this process sleeps (see the module).
 
     ``meter_factory(settings)`` makes the meter (default: :meth:`EnergyMeter.from_settings`); anything
     with ``begin_window(name)``, ``end_window(name) -> entry`` and ``close()`` will do (tests pass a fake).
     The meter is closed on the way out, also when the sleep is interrupted (Ctrl-C propagates).
+
+    What the rest of the machine did meanwhile is recorded as for any window (``cotenancy``, by ``tenancy``:
+    a :class:`~greenbench.measure.cotenancy.CoTenancy`, the default one when ``None``). A window at least
+    :data:`~greenbench.measure.cotenancy.MIN_JUDGED_S` long in which other processes used more than
+    ``threshold`` of the machine is **contaminated**: not idle, and no net energy is computed from it.
+    ``before()`` runs once the meter is ready, just before the window (the runner waits for quiet there).
     """
     meter = (meter_factory or _default_meter)(settings)
+    co = tenancy if tenancy is not None else cotenancy.CoTenancy()
     try:
+        if before is not None:
+            before()
         measured_at = _now_iso()
         meter.begin_window(WINDOW)
+        first = co.snapshot()
         try:
             sleep(seconds)
         finally:
+            last = co.snapshot()
             entry = meter.end_window(WINDOW)
     finally:
         close = getattr(meter, "close", None)
         if close is not None:
             close()
-    return baseline_from_entry(entry, min_samples=settings.min_samples, tracking_mode=settings.tracking_mode,
-                               measured_at=measured_at, requested_s=float(seconds))
+    out = baseline_from_entry(entry, min_samples=settings.min_samples, tracking_mode=settings.tracking_mode,
+                              measured_at=measured_at, requested_s=float(seconds))
+    return judge(out, co.window(first, last), threshold)
+
+
+def judge(baseline: dict[str, Any], window: Mapping[str, Any], threshold: float) -> dict[str, Any]:
+    """``baseline`` with its window's co-tenancy and the verdict (:func:`greenbench.measure.cotenancy.verdict`,
+    as for a run): ``contaminated`` (``None``: too short to judge) and, when it is, ``contamination_reason``."""
+    v = cotenancy.verdict({WINDOW: {"wall_s": baseline.get("duration_s"), "cotenancy": dict(window)}}, threshold)
+    reason = (f"{v['reason']}: not idle, so no net energy is computed from it" if v["contaminated"] else None)
+    return {**baseline, "cotenancy": dict(window), "contaminated": v["contaminated"], "contamination_reason": reason}
 
 
 def compact(baseline: Mapping[str, Any], **extra: Any) -> dict[str, Any]:
@@ -339,7 +361,9 @@ def apply_baseline(record: dict[str, Any], baseline: Mapping[str, Any] | None, *
     """``record`` with net fields above ``baseline`` (the idle power of the machine that ran it).
 
     A record none of whose phases has an energy figure (skipped, failed before measuring, energy off),
-    or a baseline without a figure, leaves the record as it is. ``extra`` goes into ``idle_baseline``.
+    or a baseline without a figure, leaves the record as it is. A contaminated baseline (other processes
+    busy during the idle window) is carried in ``idle_baseline`` but nothing is subtracted from it.
+    ``extra`` goes into ``idle_baseline``.
     """
     if not baseline or baseline.get("total_w") is None:
         return record
@@ -349,6 +373,9 @@ def apply_baseline(record: dict[str, Any], baseline: Mapping[str, Any] | None, *
     if not metered:
         return record
     out = dict(record)
+    if baseline.get("contaminated"):  # not idle: said in the record, and nothing subtracted
+        out["idle_baseline"] = compact(baseline, **extra)
+        return out
     out["phases"] = {name: ({**p, "energy": net_energy(p["energy"], baseline)} if name in metered else p)
                      for name, p in phases.items()}
     out["idle_baseline"] = compact(baseline, **extra)
@@ -440,8 +467,10 @@ def describe(baseline: Mapping[str, Any]) -> str:
             f"{' + '.join(parts) or 'no component'}, {baseline.get('energy_source')}")
     if baseline.get("low_confidence"):
         line += f", low confidence: {baseline.get('low_confidence_reason')}"
+    if baseline.get("contaminated"):
+        return line + f"; {baseline.get('contamination_reason')}"
     return line + "; net energy is above it"
 
 
 __all__ = ["DRIFT_MIN", "FILE_NAME", "add_net_energy", "append", "apply_baseline", "baseline_from_entry", "compact", "describe",
-           "drift", "invocation_id", "meaning", "measure_idle", "net_energy", "read_file"]
+           "drift", "invocation_id", "judge", "meaning", "measure_idle", "net_energy", "read_file"]

@@ -266,6 +266,14 @@ def idle_info(records: list[dict[str, Any]], dirs: Sequence[Path]) -> dict[str, 
     """What the records and the results directories say of the idle baseline (empty when nothing)."""
     powers: list[float] = []
     meanings: dict[str, str] = {}
+    shared: dict[str, str] = {}  # busy idle windows: not idle, nothing subtracted (greenbench.measure.idle.judge)
+
+    def take_power(b: dict[str, Any]) -> None:
+        if b.get("contaminated"):
+            reason = str(b.get("contamination_reason") or "other processes were busy during the idle window")
+            shared.setdefault(reason, reason)
+        elif fmt.finite(b.get("total_w")):
+            powers.append(float(b["total_w"]))
 
     def take_meaning(m: Any) -> None:
         for v in [m] if isinstance(m, str) else list(m.values()) if isinstance(m, dict) else []:
@@ -276,8 +284,7 @@ def idle_info(records: list[dict[str, Any]], dirs: Sequence[Path]) -> dict[str, 
     for rec in records:
         ib = rec.get("idle_baseline")
         if isinstance(ib, dict):
-            if fmt.finite(ib.get("total_w")):
-                powers.append(float(ib["total_w"]))
+            take_power(ib)
             take_meaning(ib.get("meaning"))
     drifts: list[dict[str, Any]] = []
     files: list[Path] = []
@@ -295,13 +302,12 @@ def idle_info(records: list[dict[str, Any]], dirs: Sequence[Path]) -> dict[str, 
             continue
         for b in data.get("baselines") or []:
             if isinstance(b, dict):
-                if fmt.finite(b.get("total_w")):
-                    powers.append(float(b["total_w"]))
+                take_power(b)
                 take_meaning(b.get("meaning"))
         drifts += [x for x in data.get("drift") or [] if isinstance(x, dict)]
-    if not powers and not meanings and not drifts:
+    if not powers and not meanings and not drifts and not shared:
         return {}
-    return {"powers": powers, "meanings": list(meanings), "drift": drifts}
+    return {"powers": powers, "meanings": list(meanings), "drift": drifts, "shared": list(shared)}
 
 
 def drift_line(d: dict[str, Any]) -> str:

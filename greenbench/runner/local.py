@@ -311,6 +311,7 @@ class _Idle:
 
         self.settings = settings_for(suite.energy)
         self.seconds = self.settings.idle_seconds() if self.settings is not None else 0.0  # a bad override: one error now
+        self.runner = suite.runner  # the quiet-machine policy and co-tenancy threshold apply to idle as to a run
         self.store, self.dispatcher = store, dispatcher
         self.console = console if not quiet else None
         self.invocation = invocation_id()
@@ -344,7 +345,18 @@ class _Idle:
                 raise
             return m
 
-        return idle.measure_idle(self.settings, self.seconds, meter_factory=meter)
+        return idle.measure_idle(self.settings, self.seconds, meter_factory=meter, before=self._wait_for_quiet,
+                                 threshold=self.runner.cotenancy_threshold)
+
+    def _wait_for_quiet(self) -> None:
+        """Wait — bounded by runner.quiet_wait_s, as before a workload — until other processes leave the machine
+        alone: idle measured beside them is not idle (a window still shared is marked, and nothing is subtracted
+        from it). --require-quiet refuses workloads, not this wait."""
+        from greenbench.measure.quiet import quiet_wait_s, wait_until_quiet
+
+        max_wait = quiet_wait_s(self.runner.quiet_wait_s)
+        if max_wait > 0:
+            wait_until_quiet(threshold=self.runner.cotenancy_threshold, max_wait_s=max_wait)
 
     def _save(self, baseline: dict[str, Any], when: str, drift: dict[str, Any] | None = None) -> None:
         from greenbench.errors import write_fault
@@ -383,6 +395,14 @@ class _Idle:
         if self.start is None or after is None or time.perf_counter() - self.started_at <= after:
             return
         end = self._measure()
+        if self.start.get("contaminated") or end.get("contaminated"):  # a busy window is no idle to compare
+            self._save(end, "end")
+            if self.console is not None:
+                from greenbench.console import say
+
+                say(self.console, "idle recheck not compared with the start: "
+                    f"{(end if end.get('contaminated') else self.start).get('contamination_reason')}", style="yellow")
+            return
         change = drift(self.start, end)
         self._save(end, "end", change)
         if self.console is not None and change["flagged"]:

@@ -152,7 +152,7 @@ class NodeRunner:
         if settings is None or seconds <= 0:
             return None
         self.dispatcher.wait_ready()  # a framework import is not idle
-        return idle.measure_idle(settings, seconds)
+        return idle.measure_idle(settings, seconds, threshold=spec.runner.cotenancy_threshold)
 
     # ------------------------------------------------------------------ data
     def has_data(self, name: str, data_dir: str | None) -> bool:

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,13 +26,20 @@ models:
   mlp: {hidden: [16]}
 training: {epochs: 1, batch_size: 64}
 energy: {min_phase_s: 0.0}
-runner: {latency_samples: 10, inference_batch: 100}
+runner: {latency_samples: 10, inference_batch: 100, cotenancy_threshold: %(threshold)s}
 """
+
+
+def spinner() -> subprocess.Popen:
+    """A busy neighbour: one process spinning a core, outside greenbench's process tree."""
+    return subprocess.Popen([sys.executable, "-c", "while True: pass"])
 
 
 def test_a_run_records_its_idle_baseline_and_net_energy(tmp_path: Path, mnist_dir: Path) -> None:
     suite = tmp_path / "idle.yaml"
-    suite.write_text(SUITE)
+    # threshold 1.0: this test is about the baseline and the net arithmetic whatever else the machine runs; a
+    # shared idle window is the next test's
+    suite.write_text(SUITE % {"threshold": 1.0})
     results = tmp_path / "results"
     done = run_cli("run", str(suite), "-o", str(results), extra_env={"GREENBENCH_IDLE_BASELINE_S": "1"})
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -66,3 +75,27 @@ def test_a_run_records_its_idle_baseline_and_net_energy(tmp_path: Path, mnist_di
     assert 0 <= trained["train_net_energy_kwh"] <= trained["train_energy_kwh"]
     for col in ("train_net_energy_kwh", "total_net_energy_kwh"):
         assert trained[f"{col}_low"] <= trained[col] <= trained[f"{col}_high"], col
+
+
+def test_an_idle_window_beside_a_busy_neighbour_is_marked_and_gives_no_net_energy(tmp_path: Path,
+                                                                                  mnist_dir: Path) -> None:
+    suite = tmp_path / "idle.yaml"
+    suite.write_text(SUITE % {"threshold": 0.1})
+    results = tmp_path / "results"
+    neighbour = spinner()
+    try:
+        # no quiet wait (the test session's GREENBENCH_QUIET_WAIT_S=0): the baseline is taken beside the spinner
+        done = run_cli("run", str(suite), "-o", str(results), "--only", "compression=none",
+                       extra_env={"GREENBENCH_IDLE_BASELINE_S": "2"})
+    finally:
+        neighbour.kill()
+        neighbour.wait()
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    out = " ".join(done.stdout.split())
+    assert "of the machine's CPU during idle-baseline" in out and "no net energy is computed" in out, out
+    (start,) = json.loads((results / "idle-baseline.json").read_text())["baselines"]
+    assert start["contaminated"] is True and start["cotenancy"]["other_share"] > 0.1, start
+    (rec,) = [json.loads(p.read_text()) for p in results.glob("*.json") if p.name != "idle-baseline.json"]
+    assert rec["status"] == "completed" and rec["idle_baseline"]["contaminated"] is True
+    assert all("net_total_kwh" not in p["energy"] for p in rec["phases"].values()), rec["phases"].keys()
+    assert greenbench.load_results(results)["total_net_energy_kwh"].isna().all()

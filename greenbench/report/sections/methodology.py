@@ -309,6 +309,9 @@ def build(inp: Inputs, sec: Section) -> None:
                 "ran (a model's idle, not a measurement; a model with no load term — codecarbon's RAM model, its "
                 "constant CPU fallback — has idle equal to busy power, so its net energy is zero)."
             )
+        for reason in idle.get("shared", []):
+            sec.notes.append(f"Idle baseline not used: {reason.rstrip('.')} — the runs of that invocation have no "
+                             "net energy; their gross energy stands.")
         for d in idle["drift"]:
             if not d.get("flagged"):
                 sec.notes.append(f"Idle power rechecked at the end of a long invocation: {bounds.drift_line(d)}, "

@@ -335,3 +335,57 @@ def test_the_results_store_does_not_take_the_file_for_a_record(tmp_path: Path) -
     idle.append(tmp_path, baselines=[{"invocation": "x"}])
     scan = ResultStore(tmp_path).scan()
     assert scan.records == {} and scan.corrupt == []
+
+
+# --------------------------------------------------------------------------- a busy idle window
+class FakeTenancy:
+    """What the rest of the machine did during the window: ``share`` of its CPU (and the order of calls)."""
+
+    def __init__(self, share: float | None, calls: list[str] | None = None) -> None:
+        self.share, self.calls = share, calls if calls is not None else []
+
+    def snapshot(self) -> str:
+        self.calls.append("snapshot")
+        return "snap"
+
+    def window(self, start: str, end: str) -> dict[str, Any]:
+        return {"other_cpu_s": (self.share or 0.0) * 20.0, "steal_s": 0.0, "own_cpu_s": 0.1, "cpus": 2,
+                "other_share": self.share, "load_1m": 1.0, "gpu_other_processes": None}
+
+
+def test_an_idle_window_shared_with_a_busy_neighbour_is_contaminated_and_nothing_is_subtracted() -> None:
+    meter = FakeMeter({"cpu": 2.1, "ram": 20.0})
+    b = idle.measure_idle(settings(), 10.0, meter_factory=lambda s: meter, sleep=meter.sleep,
+                          tenancy=FakeTenancy(0.57), threshold=0.10)
+    assert b["contaminated"] is True and b["cotenancy"]["other_share"] == 0.57
+    assert "57% of the machine's CPU" in b["contamination_reason"] and "no net energy" in b["contamination_reason"]
+    assert "no net energy" in idle.describe(b)
+    rec = {"run_id": "r", "status": "completed",
+           "phases": {"train": {"wall_s": 20.0, "energy": entry({"cpu": 1.9, "ram": 20.0}, 20.0)}}}
+    out = idle.apply_baseline(rec, b)
+    assert out["idle_baseline"]["contaminated"] is True  # the record says why it has no net figure
+    assert "net_total_kwh" not in out["phases"]["train"]["energy"]
+
+
+def test_a_quiet_idle_window_is_not_contaminated_and_a_short_one_is_not_judged() -> None:
+    meter = FakeMeter({"cpu": 0.8, "ram": 20.0})
+    quiet = idle.measure_idle(settings(), 10.0, meter_factory=lambda s: meter, sleep=meter.sleep,
+                              tenancy=FakeTenancy(0.02), threshold=0.10)
+    assert quiet["contaminated"] is False and quiet["contamination_reason"] is None
+    rec = {"run_id": "r", "status": "completed",
+           "phases": {"train": {"wall_s": 20.0, "energy": entry({"cpu": 7.0, "ram": 20.0}, 20.0)}}}
+    assert idle.apply_baseline(rec, quiet)["phases"]["train"]["energy"]["net_total_kwh"] > 0
+    meter = FakeMeter({"cpu": 0.8, "ram": 20.0})
+    short = idle.measure_idle(settings(), 0.5, meter_factory=lambda s: meter, sleep=meter.sleep,
+                              tenancy=FakeTenancy(0.9), threshold=0.10)
+    assert short["contaminated"] is None  # CPU times tick every 10 ms: a window under 1 s is not judged
+
+
+def test_the_quiet_wait_runs_before_the_idle_window_opens() -> None:
+    calls: list[str] = []
+    meter = FakeMeter({"cpu": 1.0})
+    begin = meter.begin_window
+    meter.begin_window = lambda name: (calls.append("begin"), begin(name))[1]  # type: ignore[method-assign]
+    idle.measure_idle(settings(), 2.0, meter_factory=lambda s: meter, sleep=meter.sleep,
+                      tenancy=FakeTenancy(0.0, calls), before=lambda: calls.append("wait for quiet"))
+    assert calls == ["wait for quiet", "begin", "snapshot", "snapshot"]

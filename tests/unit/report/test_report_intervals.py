@@ -335,3 +335,15 @@ def test_idle_baseline_written_by_greenbench_measure_idle_is_reported(make_recor
     assert f"What idle means here — {start['meaning']['cpu']}." in meth  # the producer's own sentence
     assert "Idle drift warning: idle power went from 12.0 W to 24.0 W (+100 %)" in meth
     assert "net energy (mWh)" in htmlmod.unescape(section_text(page, "results"))
+
+
+def test_a_busy_idle_window_is_named_and_not_called_idle(make_record, write_records, tmp_path):
+    reason = ("other processes used 57% of the machine's CPU during idle-baseline (threshold 10%): not idle, so "
+              "no net energy is computed from it")
+    recs = [make_record(seed=s) for s in (0, 1)]
+    for rec in recs:
+        rec["idle_baseline"] = {"total_w": 22.1, "contaminated": True, "contamination_reason": reason}
+    page = build_report([write_records(recs)], out=tmp_path / "r.html").read_text(encoding="utf-8")
+    meth = htmlmod.unescape(section_text(page, "methodology"))
+    assert f"Idle baseline not used: {reason}" in meth
+    assert "22.1 W" not in meth and "with no workload running" not in meth  # a busy window is not called idle
