@@ -37,6 +37,9 @@ REPORT_METRICS = [
     "energy_to_target_kwh",
     "train_net_energy_kwh",
     "total_net_energy_kwh",
+    "total_cpu_kwh",
+    "total_gpu_kwh",
+    "total_ram_kwh",
 ]
 FASHION_CLASSES = [
     "T-shirt/top",

@@ -34,7 +34,8 @@ def _with_bounds(*columns: str) -> list[str]:
 # The energy and CO₂ columns that carry an interval by method (``<column>_low`` / ``<column>_high``).
 BOUNDED_COLUMNS = ["train_energy_kwh", "train_co2_kg", "total_energy_kwh", "total_co2_kg", "energy_to_target_kwh",
                    "inference_energy_kwh_per_1k", "compress_energy_kwh", "train_net_energy_kwh",
-                   "total_net_energy_kwh"]
+                   "total_net_energy_kwh", "total_cpu_kwh", "total_gpu_kwh", "total_ram_kwh"]
+ENERGY_COMPONENTS = ("cpu", "gpu", "ram")  # a run's energy by component: its figures' methods differ per component
 COLUMNS = [
     "run_id",
     "workload_id",
@@ -52,6 +53,7 @@ COLUMNS = [
     "evaluate_time_s",
     "total_time_s",
     *_with_bounds("total_energy_kwh", "total_co2_kg", "total_net_energy_kwh"),
+    *_with_bounds("total_cpu_kwh", "total_gpu_kwh", "total_ram_kwh"),
     "idle_power_w",
     "energy_source",
     "cpu_energy_source",
@@ -214,6 +216,8 @@ def record_to_row(rec: dict[str, Any], source: str = "") -> dict[str, Any]:
     row["train_net_energy_kwh"] = _get(train, "energy", "net_total_kwh")
     row["total_net_energy_kwh"] = _sum(e.get("net_total_kwh") for e in energies) if all(
         e.get("net_total_kwh") is not None for e in energies if e.get("total_kwh") is not None) else None
+    for c in ENERGY_COMPONENTS:
+        row[f"total_{c}_kwh"] = _sum(e.get(f"{c}_kwh") for e in energies if e.get("total_kwh") is not None)
     row.update(_bounds(row, phases, energies))
     row["idle_power_w"] = _get(rec, "idle_baseline", "total_w")
     # co-tenancy: were the run's measured windows shared with other processes? (greenbench.measure.cotenancy)
@@ -272,6 +276,8 @@ def _bounds(row: dict[str, Any], phases: dict[str, Any], energies: list[dict[str
         else None,
         "total_net_energy_kwh": _sum_bounds(nets) if row.get("total_net_energy_kwh") is not None and all(nets)
         else None,
+        **{f"total_{c}_kwh": _sum_bounds([i[f"{c}_kwh"] for i in ivs]) if whole and row.get(f"total_{c}_kwh")
+           is not None and all(i.get(f"{c}_kwh") for i in ivs) else None for c in ENERGY_COMPONENTS},
     }
     out: dict[str, Any] = {}
     for column, b in bounds.items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any, Sequence
 
@@ -9,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from greenbench.measure.intervals import RATIO_CAVEAT
+from greenbench.results.frame import ENERGY_COMPONENTS
 
 from .. import bounds
 from .. import data as rd
@@ -46,6 +48,7 @@ def head_to_head(agg: pd.DataFrame, factor: str) -> list[dict[str, Any]]:
         da = pd.to_numeric(cur.loc[common, "test_accuracy_mean"], errors="coerce") - pd.to_numeric(
             base.loc[common, "test_accuracy_mean"], errors="coerce"
         )
+        row["energy_range"] = ratio_range(cur.loc[common], base.loc[common])
         row["accuracy_pp"] = float(da.mean() * 100) if da.notna().any() else math.nan
         row["estimated"] = bool(cur.loc[common, "estimated"].any() or base.loc[common, "estimated"].any())
         if "methods" in keyed:
@@ -57,6 +60,50 @@ def head_to_head(agg: pd.DataFrame, factor: str) -> list[dict[str, Any]]:
             row["methods"] = "unknown"
         rows.append(row)
     return rows
+
+
+def ratio_range(cur: pd.DataFrame, base: pd.DataFrame) -> tuple[float, float] | None:
+    """The range of a same-method energy ratio (geometric mean over matched configurations) when each
+    component's method errs by one factor on both sides, anywhere within its band, independently of the
+    other components: ``(low, high)`` as factors of the stated ratio, ``None`` without per-component figures.
+
+    A method's factor cancels in a ratio only where both sides split their energy alike between components;
+    this is what remains when they do not (a CPU-heavy side against a RAM-heavy one). The band of each
+    component is the widest of the two sides' method intervals relative to their figures (seed means)."""
+    comps, lows, highs = [], [], []
+    for c in ENERGY_COMPONENTS:
+        col = f"total_{c}_kwh"
+        if f"{col}_mean" not in cur or f"{col}_method_low" not in cur:
+            return None
+        a = pd.to_numeric(cur[f"{col}_mean"], errors="coerce").to_numpy(float)
+        b = pd.to_numeric(base[f"{col}_mean"], errors="coerce").to_numpy(float)
+        if not (np.nan_to_num(a) > 0).any() and not (np.nan_to_num(b) > 0).any():
+            continue  # no energy in this component on either side
+        factors = []
+        for side, v in ((cur, a), (base, b)):
+            lo = pd.to_numeric(side[f"{col}_method_low"], errors="coerce").to_numpy(float)
+            hi = pd.to_numeric(side[f"{col}_method_high"], errors="coerce").to_numpy(float)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                factors += [lo[v > 0] / v[v > 0], hi[v > 0] / v[v > 0]]
+        if any(not np.isfinite(f).all() for f in factors) or not any(len(f) for f in factors):
+            return None  # a figure without a bound: no range can be claimed
+        comps.append((np.nan_to_num(a), np.nan_to_num(b)))
+        lows.append(min(float(f.min()) for f in factors if len(f)))
+        highs.append(max(float(f.max()) for f in factors if len(f)))
+    if not comps:
+        return None
+
+    def gm_ratio(f: Sequence[float]) -> float:
+        num = sum(fc * a for fc, (a, _) in zip(f, comps))
+        den = sum(fc * b for fc, (_, b) in zip(f, comps))
+        ok = (num > 0) & (den > 0)
+        return float(np.exp(np.mean(np.log(num[ok] / den[ok])))) if ok.any() else math.nan
+
+    stated = gm_ratio([1.0] * len(comps))
+    corners = [gm_ratio(f) for f in itertools.product(*zip(lows, highs))]
+    if not fmt.finite(stated) or stated <= 0 or not all(fmt.finite(x) for x in corners):
+        return None
+    return min(corners) / stated, max(corners) / stated
 
 
 def figure(
@@ -148,10 +195,15 @@ def _ratio(v: float) -> str:
 
 
 def _energy_ratio(r: dict[str, Any], key: str) -> str:
-    """An energy or CO₂ ratio: refused across different methods; same-method ratios carry their mark."""
+    """An energy or CO₂ ratio: refused across different methods; same-method ratios carry their mark and the
+    range the components' bands leave them (:func:`ratio_range`)."""
     if r.get("methods") == "different":
         return "not compared: energy by different methods"
-    return _ratio(r[key]) + (f" {fmt.EST}" if r["estimated"] else "")
+    text = _ratio(r[key]) + (f" {fmt.EST}" if r["estimated"] else "")
+    rng = r.get("energy_range")
+    if rng and fmt.finite(r[key]) and rng[1] / rng[0] > 1.005:
+        text += f" ({_ratio(r[key] * rng[0])[1:]}–{_ratio(r[key] * rng[1])[1:]} by method)"
+    return text
 
 
 def _h2h_note(h2h: list[dict[str, Any]]) -> str:
@@ -165,6 +217,11 @@ def _h2h_note(h2h: list[dict[str, Any]]) -> str:
     if any(r["factor"] != "machine" for r in same):
         note += (
             " Both sides' energy comes from the same method on the same machine: " + RATIO_CAVEAT + "."
+            + (" In brackets ('by method'): the range the ratio takes if each component's method errs by one "
+               "factor on both sides, anywhere within its band — what the two sides' different split between "
+               "components leaves of the method's error; an error that changes with the load can add to it."
+               if any(r.get("energy_range") and r["energy_range"][1] / r["energy_range"][0] > 1.005 for r in same)
+               else "")
         )
     if any(r["factor"] == "machine" for r in same):
         note += (

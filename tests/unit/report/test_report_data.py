@@ -65,6 +65,31 @@ def test_head_to_head_compares_matched_configurations(make_record, write_records
     assert row["energy"] == pytest.approx(0.5)
     assert row["accuracy_pp"] == pytest.approx(1.0)
     assert comparisons.head_to_head(agg, "optimizer") == []  # one level only
+    # both sides split their energy alike between CPU and RAM (0.8 / 0.2): the method's factors cancel
+    lo, hi = row["energy_range"]
+    assert lo == pytest.approx(1.0) and hi == pytest.approx(1.0)
+
+
+def _side(cpu: float, ram: float, cpu_band: tuple[float, float], ram_band: tuple[float, float]):
+    import pandas as pd
+
+    row = {"total_gpu_kwh_mean": 0.0, "total_gpu_kwh_method_low": np.nan, "total_gpu_kwh_method_high": np.nan}
+    for c, v, (lo, hi) in (("cpu", cpu, cpu_band), ("ram", ram, ram_band)):
+        row |= {f"total_{c}_kwh_mean": v, f"total_{c}_kwh_method_low": v * lo, f"total_{c}_kwh_method_high": v * hi}
+    return pd.DataFrame([row])
+
+
+def test_a_same_method_ratio_keeps_the_range_the_components_split_leaves():
+    # CPU-heavy against RAM-heavy, each 4 units: stated ratio 1. CPU ÷2 … ×2, RAM exact:
+    # (3f + 1) / (f + 3) runs from 2.5 / 3.5 (f = 0.5) to 7 / 5 (f = 2)
+    lo, hi = comparisons.ratio_range(_side(3.0, 1.0, (0.5, 2.0), (1.0, 1.0)), _side(1.0, 3.0, (0.5, 2.0), (1.0, 1.0)))
+    assert (lo, hi) == (pytest.approx(2.5 / 3.5), pytest.approx(7 / 5))
+    # the same split on both sides: nothing is left, whatever the bands
+    lo, hi = comparisons.ratio_range(_side(3.0, 1.0, (0.2, 5.0), (1 / 3, 2.0)), _side(6.0, 2.0, (0.2, 5.0), (1 / 3, 2.0)))
+    assert (lo, hi) == (pytest.approx(1.0), pytest.approx(1.0))
+    # a component with a figure but no bound: no range is claimed
+    unbounded = _side(3.0, 1.0, (0.5, 2.0), (1.0, 1.0)).assign(total_ram_kwh_method_low=np.nan)
+    assert comparisons.ratio_range(unbounded, _side(1.0, 3.0, (0.5, 2.0), (1.0, 1.0))) is None
 
 
 def test_provenance_and_environment_tables(make_record, write_records):

@@ -136,7 +136,26 @@ def test_ratios_are_refused_across_methods_and_said_to_cancel_within_one(make_re
     assert "×0.50 †" in comp  # torch vs tensorflow energy, same method: stated
     # ... with what the cancellation needs: both sides splitting their energy alike between components
     assert "cancels in a ratio only as far as both sides split their energy alike between components" in comp
-    assert "not compared" not in comp
+    assert "not compared" not in comp and "by method)" not in comp  # the same split: nothing left of the bands
+
+    # torch RAM-heavy (CPU 30 %), TensorFlow CPU-heavy (80 %): the bands no longer cancel, and the ratio says how far
+    for rec in recs:
+        if rec["config"]["backend"] == "torch":
+            for phase in rec["phases"].values():
+                e = phase["energy"]
+                e["cpu_kwh"], e["ram_kwh"] = 0.3 * e["total_kwh"], 0.7 * e["total_kwh"]
+    split = build_report([write_records(recs, name="split")], out=tmp_path / "split.html").read_text(encoding="utf-8")
+    comp = htmlmod.unescape(section_text(split, "comparisons"))
+    # CPU (estimated:tdp) ÷2.9 … ×2.5 and RAM ÷3 … ×2, one factor each on both sides:
+    # ratio × (0.3 f_cpu + 0.7 f_ram) / (0.8 f_cpu + 0.2 f_ram) over the corners
+    f = [(c, r) for c in (1 / 2.9, 1 / 0.4) for r in (1 / 3, 2.0)]
+    k = [(0.3 * c + 0.7 * r) / (0.8 * c + 0.2 * r) for c, r in f]
+    assert f"×0.50 † ({0.5 * min(k):.2f}–{0.5 * max(k):.2f} by method)" in comp, comp
+    assert "what the two sides' different split between components leaves" in comp
+    for rec in recs:  # back to the shared split for what follows
+        for phase in rec["phases"].values():
+            e = phase["energy"]
+            e["cpu_kwh"], e["ram_kwh"] = 0.8 * e["total_kwh"], 0.2 * e["total_kwh"]
 
     for rec in recs:
         if rec["config"]["backend"] == "torch":
