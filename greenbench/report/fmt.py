@@ -140,10 +140,9 @@ def _decimals(v: float, digits: int) -> int:
 
 def pm(mean: Any, half: Any, scale: float = 1.0, unit: str = "", digits: int = 3) -> str:
     """``mean ± half`` with the same decimals on both (set by the mean's ``digits`` significant digits)."""
-    if not finite(mean):
+    if not finite(mean) or not math.isfinite(m := float(mean) * scale):  # huge and scaled past a float: n/a
         return NA
-    m = float(mean) * scale
     dec = _decimals(m, digits)
-    if finite(half):
+    if finite(half) and math.isfinite(float(half) * scale):
         return f"{m:,.{dec}f} ± {float(half) * scale:,.{dec}f}{unit}"
     return f"{m:,.{dec}f}{unit}"

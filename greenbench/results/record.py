@@ -23,6 +23,7 @@ Shape (``schema_version`` 1)::
       "started_at": "ISO-8601 UTC", "finished_at": "ISO-8601 UTC",
       "metrics": {
         "test_accuracy": 0.97, "test_loss": 0.1, "params": 101770, "epochs_run": 2,
+        # a diverged model: "test_loss": null, "test_loss_not_finite": "nan" (see check_values)
         "per_class_accuracy": [10 floats], "confusion": [[10×10 ints]],
         "time_to_target_s": null | s, "energy_to_target_kwh": null | kWh, "target_accuracy": null | a,
         "threads": {...}
@@ -54,6 +55,9 @@ unavailable | disabled).
 
 from __future__ import annotations
 
+import json
+import math
+import numbers
 from typing import Any, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -93,3 +97,59 @@ class RunRecord(BaseModel):
     compression: dict[str, Any] | None = None
     samples: dict[str, Any] | None = None
     log: str | None = None
+
+
+# The numbers readers compute with (the report, compare, the pandas frame): a record whose value here is not a
+# number (a string, a list, a boolean) or not a finite one is not read (see :func:`check_values`).
+UNIT_METRICS = ("test_accuracy",)  # a fraction: 0 … 1
+METRICS = ("test_loss", "params", "epochs_run", "time_to_target_s", "energy_to_target_kwh")
+PHASE_NUMBERS = ("wall_s",)  # and energy.total_kwh: finite, >= 0
+
+
+def _shown(value: Any) -> str:
+    kind = ("a boolean, not a number" if isinstance(value, bool) else "a string" if isinstance(value, str)
+            else "a list" if isinstance(value, list) else "an object" if isinstance(value, dict) else None)
+    try:
+        text = json.dumps(value, allow_nan=True)
+    except (TypeError, ValueError):
+        text = repr(value)
+    text = text if len(text) <= 40 else text[:37] + "..."
+    return f"{text} ({kind})" if kind else text
+
+
+def _finite(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
+def _check_number(where: str, value: Any, allowed: str, low: float | None = None, high: float | None = None) -> None:
+    if value is None:
+        return
+    if not _finite(value) or (low is not None and value < low) or (high is not None and value > high):
+        raise ValueError(f"{where} is {_shown(value)}; allowed: {allowed}, or null")
+
+
+def check_values(data: Mapping[str, Any]) -> None:
+    """Refuse a record (already shaped like :class:`RunRecord`) whose numbers readers compute with are not
+    numbers: ``metrics.test_accuracy`` must be a finite number from 0 to 1, the other metrics in
+    :data:`METRICS` finite numbers, each phase's ``wall_s`` and ``energy.total_kwh`` finite numbers >= 0 (all
+    may be null or absent; a boolean is not a number). Raises ``ValueError`` naming the field, its value and
+    what is allowed."""
+    metrics = data.get("metrics") or {}
+    for key in UNIT_METRICS:
+        _check_number(f"metrics.{key}", metrics.get(key), "a finite number from 0 to 1", 0.0, 1.0)
+    for key in METRICS:
+        _check_number(f"metrics.{key}", metrics.get(key), "a finite number")
+    for name, phase in (data.get("phases") or {}).items():
+        for key in PHASE_NUMBERS:
+            _check_number(f"phases.{name}.{key}", phase.get(key), "a finite number >= 0", 0.0)
+        energy = phase.get("energy")
+        if energy is None:
+            continue
+        if not isinstance(energy, dict):
+            raise ValueError(f"phases.{name}.energy is {_shown(energy)}; allowed: an object, or null")
+        _check_number(f"phases.{name}.energy.total_kwh", energy.get("total_kwh"), "a finite number >= 0", 0.0)

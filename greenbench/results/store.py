@@ -28,7 +28,7 @@ from pydantic import ValidationError
 from greenbench._version import __version__
 from greenbench.errors import UserError, write_fault
 from greenbench.fsutil import atomic_write_text
-from greenbench.results.record import RunRecord
+from greenbench.results.record import RunRecord, check_values
 
 try:  # POSIX advisory locks; on other systems locking degrades to atomic writes only.
     import fcntl
@@ -51,7 +51,21 @@ class Scan:
 
 
 def read_record(path: Path) -> dict[str, Any]:
-    """Parse and validate one record file; raises ``ValueError`` with the reason if it is bad."""
+    """Parse and validate one record file; raises ``ValueError`` with the reason if it is bad.
+
+    Bad means: not JSON, not a record's shape, a ``run_id`` other than the file's name, or a number readers
+    compute with that is not a finite number in its range (:func:`greenbench.results.record.check_values`):
+    such a file is reported as unreadable, never a crash of whoever reads it."""
+    data = _parse_record(path)
+    try:
+        check_values(data)
+    except ValueError as exc:
+        raise ValueError(f"not a greenbench record: {exc}") from None
+    return data
+
+
+def _parse_record(path: Path) -> dict[str, Any]:
+    """A record file's JSON, checked for a record's shape and name only (see :func:`read_record`)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -81,7 +95,7 @@ def _holds_records(d: Path) -> bool:
         if f.name in SIDE_FILES:
             return True
         try:
-            read_record(f)
+            _parse_record(f)  # a record with a bad value is still a record
         except ValueError:
             continue
         return True
@@ -103,7 +117,7 @@ def check_output_path(path: str | Path, option: str) -> None:
         why = "it is greenbench's results-directory marker"
     elif real.is_file() and real.suffix == ".json":
         try:
-            read_record(real)
+            _parse_record(real)  # even one whose values readers refuse: what is recorded is never overwritten
             why = "it is a run record"
         except ValueError:
             pass
@@ -245,7 +259,9 @@ class ResultStore:
         fails, times out, is interrupted or skipped): the completed record stays, and the attempt is
         added to its ``attempts`` list (see :func:`keep_completed`).
         """
-        RunRecord.model_validate(record)  # never write something we could not read back
+        # never write something whose shape we could not read back; its values are checked when read
+        # (check_values): a bad one makes the file unreadable there, reported and set aside, never lost
+        RunRecord.model_validate(record)
         path = self.record_path(record["run_id"])
         if record.get("status") != "completed":
             try:

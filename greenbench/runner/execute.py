@@ -12,6 +12,7 @@ windows the worker's phase hooks run (:mod:`greenbench.runner.hooks`; none in pr
 from __future__ import annotations
 
 import base64
+import math
 import os
 import time
 import traceback
@@ -74,9 +75,14 @@ def sample_indices(n_test: int) -> np.ndarray:
 
 
 def _eval_metrics(ev: Evaluation) -> dict[str, Any]:
+    loss = float(ev.loss)
+    # A model that diverged has a NaN or infinite loss: recorded as null with what it was, since a record's
+    # metrics must be finite numbers or null to be read (greenbench.results.record.check_values).
+    diverged = {} if math.isfinite(loss) else {"test_loss_not_finite": str(loss)}  # "nan", "inf"
     return {
         "test_accuracy": float(ev.accuracy),
-        "test_loss": float(ev.loss),
+        "test_loss": None if diverged else loss,
+        **diverged,
         "per_class_accuracy": [float(a) for a in ev.per_class_accuracy],
         "confusion": [[int(c) for c in row] for row in ev.confusion],
     }

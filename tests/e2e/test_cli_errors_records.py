@@ -4,6 +4,7 @@ how many on one warning line, with one example and its reason, and the HTML and 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -49,3 +50,23 @@ def test_report_is_quiet_when_every_record_file_is_read(make_record, write_recor
     result = _cli("report", str(d), "-f", "md", "--out", str(tmp_path / "r.md"))
     assert result.returncode == 0 and result.stderr == "", result.stderr
     assert "could not be read" not in (tmp_path / "r.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("fmt", ["md", "html"])
+@pytest.mark.parametrize("value", [1e307, "abc", [1]], ids=["1e307", "abc", "list"])
+def test_a_record_with_a_bad_accuracy_is_an_unreadable_file_not_a_crash(
+    make_record, write_records, tmp_path: Path, fmt: str, value
+) -> None:
+    d = write_records([make_record(seed=s) for s in range(2)], name="smoke")
+    victim = sorted(d.glob("*.json"))[0]
+    rec = json.loads(victim.read_text())
+    rec["metrics"]["test_accuracy"] = value  # before: OverflowError (report/fmt.py) or TypeError (sections)
+    victim.write_text(json.dumps(rec))
+    out = tmp_path / f"r.{fmt}"
+    result = _cli("report", str(d), "-f", fmt, "--out", str(out))
+    assert result.returncode == 0, result.stdout + result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"warning: 1 record file(s) could not be read and are not in the report, e.g. {victim}: "
+                           "not a greenbench record: metrics.test_accuracy is "), line
+    assert line.endswith("allowed: a finite number from 0 to 1, or null"), line
+    assert victim.name in out.read_text(encoding="utf-8").replace("\\_", "_")  # listed in the report
