@@ -236,9 +236,11 @@ class DatasetName(str, Enum):
 @data_app.command("fetch")
 def data_fetch(
     dataset: Annotated[DatasetName, typer.Option("--dataset", "-d", help="Which dataset.")] = DatasetName.mnist,
-    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Where to look first.")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option(
+        "--data-dir", help="Fetch into and verify this directory only (default: use $GREENBENCH_DATA_DIR or the "
+        "cache, downloading into the cache).")] = None,
 ) -> None:
-    """Make the dataset available offline (download into the cache if needed) and verify it."""
+    """Make the dataset available offline (download what is missing) and verify it."""
     from greenbench.api import check_data_dir
     from greenbench.data import fetch
 
@@ -250,9 +252,10 @@ def data_fetch(
 @data_app.command("verify")
 def data_verify(
     dataset: Annotated[DatasetName, typer.Option("--dataset", "-d", help="Which dataset.")] = DatasetName.mnist,
-    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Where to look first.")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option(
+        "--data-dir", help="Verify this directory only (default: the copy `run` would use).")] = None,
 ) -> None:
-    """Check the dataset files against their published SHA-256 checksums."""
+    """Check the dataset files against their published SHA-256 checksums (exit 2 for a bad or missing file)."""
     from greenbench.api import check_data_dir
     from greenbench.data import verify
 

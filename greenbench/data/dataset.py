@@ -8,6 +8,10 @@ Lookup order, first complete copy wins:
 4. system locations (Fashion-MNIST: Debian's ``/usr/share/datasets/fashion-mnist``);
 5. a download from the standard mirrors into the user cache (unless ``download=False``).
 
+``greenbench data verify --data-dir DIR`` and ``data fetch --data-dir DIR`` look in ``DIR`` alone
+(``DIR/<name>`` first, then ``DIR``): an explicitly given directory is the one verified, and the one a
+fetch downloads missing files into (see :func:`verify`, :func:`fetch`).
+
 A directory holds a copy when it has all four IDX files (each ``.gz`` or raw) or the dataset's
 ``.npz``. A copy is verified against the SHA-256 of the decompressed payload. A copy whose
 files are recognisably *another* known dataset (MNIST files where Fashion-MNIST is asked for)
@@ -119,11 +123,18 @@ def _spec(name: str) -> DatasetSpec:
         raise DataError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}") from None
 
 
-def _places(spec: DatasetSpec, data_dir: str | Path | None) -> list[_Place]:
+def _given(data_dir: str | Path | None) -> Path | None:
+    return Path(data_dir).expanduser() if data_dir not in (None, "") else None
+
+
+def _places(spec: DatasetSpec, data_dir: str | Path | None, only_given: bool = False) -> list[_Place]:
+    """Where to look, in order; with ``only_given`` and a ``data_dir``, that directory alone."""
     places = []
-    explicit = Path(data_dir).expanduser() if data_dir not in (None, "") else None
+    explicit = _given(data_dir)
     places.append(_Place("--data-dir / data.dir", explicit,
                          [explicit / spec.name, explicit] if explicit is not None else []))
+    if only_given and explicit is not None:
+        return places
     env = os.environ.get(ENV_DATA_DIR)
     env_dir = Path(env).expanduser() if env else None
     places.append(_Place(f"${ENV_DATA_DIR}", env_dir, [env_dir / spec.name, env_dir] if env_dir is not None else []))
@@ -280,10 +291,21 @@ def _raise_for(checks: list[_Check]) -> None:
 
 
 # --------------------------------------------------------------------------- acquisition
-def _missing_message(spec: DatasetSpec, notes: list[str], download_note: str) -> str:
-    names = ", ".join(f.filename for f in spec.files)
+def _missing_message(spec: DatasetSpec, notes: list[str], download_note: str, *, given: Path | None = None,
+                     missing: list[str] | None = None) -> str:
+    """The missing-data message; ``given``: the one directory looked in (an explicit ``--data-dir`` of
+    ``data verify`` / ``data fetch``), ``missing``: the files it lacks (default: all of them)."""
+    names = ", ".join(missing or [f.filename for f in spec.files])
     npz = f" (each .gz or uncompressed; or {' / '.join(spec.npz_names)})" if spec.npz_names else " (each .gz or uncompressed)"
     cache = dataset_cache_dir(spec.name)
+    if given is not None:
+        return (
+            f"{spec.title} data not found: missing {names}{npz}. "
+            f"Looked in {'; '.join(notes)} only, as given; download: {download_note}. "
+            f"Put the files in {given}, or run `greenbench data fetch --dataset {spec.name} --data-dir {given}` "
+            f"(on a machine with internet access) to download them into it, or leave out --data-dir to use "
+            f"${ENV_DATA_DIR} or the cache directory {cache}"
+        )
     return (
         f"{spec.title} data not found: missing {names}{npz}. "
         f"Looked in {'; '.join(notes)}; download: {download_note}. "
@@ -293,11 +315,28 @@ def _missing_message(spec: DatasetSpec, notes: list[str], download_note: str) ->
     )
 
 
-def _find(spec: DatasetSpec, data_dir: str | Path | None, cache: ArrayCache, use_cache: bool
-          ) -> tuple[_Copy | None, list[_Check], list[str]]:
-    """The first verified (or wrongly checksummed) copy in lookup order, its checks, and notes."""
+def _given_holdings(spec: DatasetSpec, root: Path) -> tuple[Path, list[str]]:
+    """In an explicitly given directory: the folder that holds (or is to hold) the copy — ``root/<name>``
+    when it has files of the dataset, else ``root`` — and the files it lacks."""
+    for directory in (root / spec.name, root):  # a whole copy (of another dataset: _find passed it over)
+        if directory.is_dir() and _scan(directory, spec)[0] is not None:
+            return directory, []
+    best, have = root, []
+    for directory in (root / spec.name, root):
+        if directory.is_dir():
+            _, found = _scan(directory, spec)
+            if len(found) > len(have):
+                best, have = directory, found
+    missing = [f.filename for f in spec.files if not set(f.local_names()) & set(have)]
+    return best, missing
+
+
+def _find(spec: DatasetSpec, data_dir: str | Path | None, cache: ArrayCache, use_cache: bool,
+          only_given: bool = False) -> tuple[_Copy | None, list[_Check], list[str]]:
+    """The first verified (or wrongly checksummed) copy in lookup order, its checks, and notes
+    (``only_given``: in ``data_dir`` alone when it is given)."""
     notes = []
-    for place in _places(spec, data_dir):
+    for place in _places(spec, data_dir, only_given):
         if place.root is None:
             notes.append(f"{place.label} (not set)")
             continue
@@ -329,8 +368,10 @@ def _find(spec: DatasetSpec, data_dir: str | Path | None, cache: ArrayCache, use
     return None, [], notes
 
 
-def _download_missing(spec: DatasetSpec, cache: ArrayCache, progress: bool, notes: list[str]) -> _Copy:
-    target = dataset_cache_dir(spec.name)
+def _download_missing(spec: DatasetSpec, cache: ArrayCache, progress: bool, notes: list[str],
+                      target: Path | None = None, given: Path | None = None) -> _Copy:
+    """Download the files ``target`` (default: the cache) lacks into it; ``given``: an explicit directory."""
+    target = target if target is not None else dataset_cache_dir(spec.name)
     with _download.progress_bar(progress) as bar:
         for f in spec.files:
             if any((target / n).is_file() for n in f.local_names()):
@@ -352,10 +393,11 @@ def _download_missing(spec: DatasetSpec, cache: ArrayCache, progress: bool, note
             else:
                 if bad:
                     raise ChecksumError("download failed verification: " + "; ".join(bad))
-                raise DataError(_missing_message(spec, notes, "failed: " + "; ".join(failures)))
+                raise DataError(_missing_message(spec, notes, "failed: " + "; ".join(failures), given=given,
+                                                 missing=_given_holdings(spec, given)[1] if given else None))
     copy, _ = _scan(target, spec)
     if copy is None:  # pragma: no cover - every file was just written
-        raise DataError(_missing_message(spec, notes, f"files vanished from {target}"))
+        raise DataError(_missing_message(spec, notes, f"files vanished from {target}", given=given))
     return copy
 
 
@@ -453,23 +495,48 @@ def load_dataset(
 def fetch(name: str = "mnist", data_dir: str | Path | None = None, *, progress: bool = True) -> Path:
     """Make dataset ``name`` available offline and verified; returns the directory holding it.
 
-    Looks where :func:`load_dataset` looks, downloads into the cache when no copy is found,
-    verifies every file and warms the parsed-array cache (so later loads are fast).
+    Without ``data_dir``, looks where :func:`load_dataset` looks and downloads into the cache when no
+    copy is found. With ``data_dir``, that directory alone: the files it lacks are downloaded into it
+    (into ``data_dir/<name>`` when that folder holds some of them). Verifies every file and warms the
+    parsed-array cache (so later loads are fast).
     """
     spec = _spec(name)
-    _, directory, _ = _acquire(spec, data_dir, download=True, progress=progress)
-    return directory
+    given = _given(data_dir)
+    if given is None:
+        _, directory, _ = _acquire(spec, data_dir, download=True, progress=progress)
+        return directory
+    cache = ArrayCache()
+    copy, checks, notes = _find(spec, given, cache, use_cache=True, only_given=True)
+    if copy is None:
+        target, missing = _given_holdings(spec, given)
+        if not missing:  # a whole copy that _find passed over: another dataset's files
+            raise DataError(f"--data-dir {given}: not {spec.title} files (looked in {notes[-1]}); give {spec.title} "
+                            "a directory of its own (the datasets' files have the same names)")
+        if not spec.mirrors:
+            raise DataError(_missing_message(spec, notes, "no mirror known", given=given, missing=missing))
+        copy = _download_missing(spec, cache, progress, notes, target=target, given=given)
+        checks = _check_copy(copy, spec, cache, use_cache=True)
+    _raise_for(checks)
+    return copy.directory
 
 
 def verify(name: str = "mnist", data_dir: str | Path | None = None) -> list[VerifyRow]:
-    """Re-hash the copy :func:`load_dataset` would use (no download, no cached shortcuts).
+    """Re-hash the copy in ``data_dir`` — that directory alone when it is given — or else the copy
+    :func:`load_dataset` would use (no download, no cached shortcuts).
 
     Returns one :class:`VerifyRow` per file (``file.npz:array`` for an npz); raises
-    :class:`~greenbench.errors.DataError` with the missing-data message when no copy is found.
+    :class:`~greenbench.errors.DataError` with the missing-data message, naming the files missing,
+    when no copy is found.
     """
     spec = _spec(name)
     cache = ArrayCache()
-    copy, checks, notes = _find(spec, data_dir, cache, use_cache=False)
+    given = _given(data_dir)
+    copy, checks, notes = _find(spec, data_dir, cache, use_cache=False, only_given=True)
+    if copy is None and given is not None:
+        _, missing = _given_holdings(spec, given)
+        raise DataError(_missing_message(
+            spec, notes, "not attempted by verify", given=given,
+            missing=missing or None))
     if copy is None:
         raise DataError(_missing_message(spec, notes, "not attempted by verify (use `greenbench data fetch`)"))
     return [VerifyRow(c.file, c.status, c.expected, c.actual) for c in checks]

@@ -4,6 +4,8 @@ config.data.dir '/nonexistent' (the real CLI)."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -31,3 +33,31 @@ def test_an_explicit_data_dir_that_is_not_a_directory_is_one_line_exit_2(
     why = "no such directory" if kind == "missing" else "is a file, not a directory"
     assert lines == [lines[0]] and lines[0].startswith(f"error: --data-dir {target}: {why}"), result.stderr
     assert "ok" not in result.stdout and not out.exists()
+
+
+@pytest.mark.parametrize("have", [(), ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz")],
+                         ids=["empty", "partial"])
+@pytest.mark.parametrize("command", ["verify", "fetch"])
+def test_an_explicit_data_dir_that_lacks_files_is_the_only_one_looked_in(
+    tmp_path: Path, mnist_dir: Path, have: tuple[str, ...], command: str
+) -> None:
+    from network_support import offline_env
+
+    target = tmp_path / "given"
+    target.mkdir()
+    for name in have:
+        shutil.copyfile(mnist_dir / name, target / name)
+    extra, _ = offline_env(tmp_path)  # fetch may try to download the rest: here it cannot
+    env = {**os.environ, **extra, "GREENBENCH_DATA_DIR": str(mnist_dir),  # a good copy a fall-back would find
+           "GREENBENCH_CACHE_DIR": str(tmp_path / "cache")}
+    result = subprocess.run([sys.executable, "-m", "greenbench", "data", command, "--data-dir", str(target)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 2, result.stdout + result.stderr  # as data verify exits for a bad file
+    assert result.stdout == ""  # before: 'ok' for each file of $GREENBENCH_DATA_DIR, or 'ready in' it; exit 0
+    (line,) = result.stderr.strip().splitlines()
+    missing = [n for n in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+                           "t10k-labels-idx1-ubyte.gz") if n not in have]
+    assert line.startswith(f"error: MNIST data not found: missing {', '.join(missing)} (each"), line
+    assert f"--data-dir / data.dir {target} (" in line and " only, as given; download: " in line, line
+    assert str(mnist_dir) not in line
+    assert sorted(p.name for p in target.iterdir()) == sorted(have)  # nothing partial left behind
