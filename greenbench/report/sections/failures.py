@@ -46,7 +46,9 @@ def markdown(sec: Section, rows: int) -> list[str]:
     out = ["", "## Failed and skipped runs", ""]
     fails = sec.details or []
     if not fails:
-        out.append("Every run completed.")
+        # the unreadable record files (if any) are listed at the top of the Markdown report
+        out.append("Every run that could be read completed; unreadable record files are listed at the top."
+                   if sec.tables else "Every run completed.")
     for f in fails[:rows]:
         out.append(
             f"- **{md_escape(f['status'])}** {md_escape(f['label'], 120)} (`{md_escape(f['run_id'], 80)}`): "

@@ -24,6 +24,11 @@ def figure(
 ) -> plot.Img | None:
     if not rows or not fmt.finite(energy_kwh):
         return None
+    scale = [energy_kwh * r["g_per_kwh"] / 1000 / c_unit[1] for r in rows]
+    if energy_bounds is not None:
+        scale += [b * r["g_per_kwh"] / 1000 / c_unit[1] for b in energy_bounds for r in rows]
+    if not np.isfinite(scale).all():  # a figure past a float's range after the unit (a damaged record): no axis
+        return None
     rows = sorted(rows, key=lambda r: r["g_per_kwh"])
     with plot.theme():
         fig, ax = plot.new_figure(7.8, 0.32 * len(rows) + 1.1)

@@ -39,7 +39,7 @@ BAD = [
     ("metrics.test_accuracy", True, "true (a boolean, not a number)", "a finite number from 0 to 1, or null"),
     ("metrics.test_accuracy", -0.5, "-0.5", "a finite number from 0 to 1, or null"),
     ("metrics.test_accuracy", math.nan, "NaN", "a finite number from 0 to 1, or null"),
-    ("metrics.test_loss", math.inf, "Infinity", "a finite number, or null"),
+    ("metrics.params", math.inf, "Infinity", "a finite number, or null"),
     ("metrics.test_loss", {"a": 1}, '{"a": 1} (an object)', "a finite number, or null"),
     ("metrics.params", "101770", '"101770" (a string)', "a finite number, or null"),
     ("metrics.params", 10**400, "1000000000000000000000000000000000000...", "a finite number, or null"),
@@ -70,6 +70,15 @@ def test_a_bad_number_makes_the_file_unreadable_naming_the_field(
     found = find_records(tmp_path)
     assert [r["run_id"] for r, _ in found.records] == [good["run_id"]]
     assert found.corrupt == [(str(path), str(info.value))]
+
+
+@pytest.mark.parametrize("loss", [math.nan, math.inf])
+def test_an_older_record_of_a_diverged_model_is_still_read(tmp_path: Path, make_record, loss: float) -> None:
+    # before test_loss_not_finite, a diverged model's loss was written as NaN / Infinity: a real outcome, kept
+    rec = make_record()
+    rec["metrics"]["test_loss"] = loss
+    path = _write(tmp_path, rec)
+    assert read_record(path)["run_id"] == rec["run_id"]
 
 
 def test_what_is_recorded_is_still_never_overwritten(tmp_path: Path, make_record) -> None:
@@ -118,3 +127,25 @@ def test_a_mean_too_large_for_its_unit_is_not_available_not_a_crash() -> None:
     assert fmt.pm(1e307, 1.0, 1000.0, " mWh") == fmt.NA  # before: OverflowError from log10(inf)
     assert fmt.pm(2.0, 1e307, 1000.0, " mWh") == "2,000 mWh"
     assert fmt.pm(0.5, 0.01, 100.0, " %") == "50.0 ± 1.0 %"
+
+
+def test_a_huge_but_finite_energy_renders_without_the_axis_it_cannot_draw(tmp_path: Path, make_record,
+                                                                          write_records) -> None:
+    from greenbench.report import build_report
+
+    rec = make_record()
+    rec["phases"]["train"]["energy"]["total_kwh"] = 1e307  # allowed (finite), but past a float once in mg of CO₂
+    page = build_report([write_records([rec])], out=tmp_path / "r.html").read_text(encoding="utf-8")
+    assert 'id="what-if"' in page  # the section is there, its table too; only the figure is left out
+
+
+def test_the_markdown_report_does_not_say_every_run_completed_over_unreadable_files(
+    tmp_path: Path, make_record, write_records
+) -> None:
+    from greenbench.report import build_report
+
+    d = write_records([make_record()])
+    (d / "broken.json").write_text("{not json")
+    md = build_report([d], out=tmp_path / "r.md", fmt="md").read_text(encoding="utf-8")
+    assert "broken.json" in md and "Every run completed." not in md
+    assert "Every run that could be read completed; unreadable record files are listed at the top." in md
