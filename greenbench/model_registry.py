@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import typing
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Callable, Literal, Mapping
 
@@ -37,15 +38,81 @@ ACTIVATIONS = ("relu", "sigmoid", "tanh", "gelu")
 
 
 # --------------------------------------------------------------------------- settings
-class ModelSettings(BaseModel):
-    """The settings every model has; a model's settings class extends it with its architecture.
+class BooleanInput:
+    """A boolean given where a field takes no boolean (``epochs: true``, ``seed: [yes]``).
 
-    Unknown keys are errors, NaN and ±inf are never a setting (as everywhere in the suite schema).
-    Everything but ``epochs``, ``batch_size`` and ``learning_rate`` is the model's architecture
-    (``RunSpec.arch``, what its weight specs and builders read), with ``dropout`` resolved.
+    pydantic reads ``True`` as the number 1; a suite that says ``epochs: yes`` means no number. Every
+    settings model (:class:`StrictSettings`) puts this in place of such a boolean before its fields are
+    validated, so the field's own type refuses it (``int_type``, ``float_type``, …) at the field's
+    location, and the suite loader names it (``training.epochs: true: a boolean is not a number …``).
+    """
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: bool) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:  # as the suite file says it
+        return "true" if self.value else "false"
+
+
+def _admits_booleans(annotation: Any) -> bool:
+    """Whether a field's type takes a boolean itself, or holds models that check their own fields."""
+    if annotation is bool or annotation is Any:
+        return True
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return True
+    return any(_admits_booleans(arg) for arg in typing.get_args(annotation))
+
+
+def _mark_booleans(value: Any) -> Any:
+    """``value`` with each boolean in it (in lists, and as mapping values) made a :class:`BooleanInput`."""
+    if isinstance(value, bool):
+        return BooleanInput(value)
+    if isinstance(value, list):
+        marked = [_mark_booleans(v) for v in value]
+        return marked if any(a is not b for a, b in zip(marked, value)) else value
+    if isinstance(value, dict):
+        marked_d = {k: _mark_booleans(v) for k, v in value.items()}
+        return marked_d if any(marked_d[k] is not v for k, v in value.items()) else value
+    return value
+
+
+class StrictSettings(BaseModel):
+    """The base of every settings model of a suite (its sections, each model's settings).
+
+    Unknown keys are errors, NaN and ±inf are never a setting (a timeout of .inf or a learning rate of
+    .nan is a typo, not a choice), and a boolean is never a number: ``epochs: true`` or ``seed: [yes]``
+    is refused where pydantic alone would read it as 1. Fields that take booleans
+    (``runner.require_quiet``) take them as before.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_boolean_numbers(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        out: dict[Any, Any] | None = None
+        for key, value in data.items():
+            field = cls.model_fields.get(key) if isinstance(key, str) else None
+            if field is None or _admits_booleans(field.annotation):
+                continue
+            marked = _mark_booleans(value)
+            if marked is not value:
+                out = dict(data) if out is None else out
+                out[key] = marked
+        return data if out is None else out
+
+
+class ModelSettings(StrictSettings):
+    """The settings every model has; a model's settings class extends it with its architecture.
+
+    Unknown keys are errors, NaN and ±inf are never a setting, a boolean is never a number (as everywhere
+    in the suite schema: :class:`StrictSettings`). Everything but ``epochs``, ``batch_size`` and ``learning_rate`` is the model's architecture
+    (``RunSpec.arch``, what its weight specs and builders read), with ``dropout`` resolved.
+    """
 
     epochs: int | None = Field(None, ge=1, le=1000)
     batch_size: int | None = Field(None, ge=1, le=65536)
@@ -214,6 +281,7 @@ def model_info(name: str) -> ModelInfo:
 
 __all__ = [
     "ACTIVATIONS",
+    "BooleanInput",
     "BUILTIN",
     "BUILTIN_NAMES",
     "CNNConfig",
@@ -222,6 +290,7 @@ __all__ = [
     "ModelInfo",
     "ModelSettings",
     "RNNConfig",
+    "StrictSettings",
     "TransformerConfig",
     "model_info",
     "model_names",

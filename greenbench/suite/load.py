@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from greenbench.errors import EnvironmentFault, SuiteError
-from greenbench.model_registry import models as registered_models
+from greenbench.model_registry import BooleanInput, models as registered_models
 from greenbench.suite.schema import ModelsConfig, Suite, models_config
 
 
@@ -115,12 +115,20 @@ def _inner_models(annotation: Any) -> list[type[BaseModel]]:
 _UNION_TAGS = {"float", "int", "str", "bool", "none", "list", "dict"}
 
 
-def _walk(loc: tuple[Any, ...]) -> tuple[str, list[type[BaseModel]]]:
-    """Turn a pydantic error location into ``a.b[1].c`` and the model(s) that hold its last key."""
+def _union_member(loc: tuple[Any, ...]) -> int | None:
+    """The index in ``loc`` of the union member tag pydantic inserted (``'float'``, ``'dict[...]'``), if any."""
+    return next((i for i, _ in enumerate(loc) if _walk(loc[: i + 1])[2]), None)
+
+
+def _walk(loc: tuple[Any, ...]) -> tuple[str, list[type[BaseModel]], bool]:
+    """Turn a pydantic error location into ``a.b[1].c``, the model(s) that hold its last key, and whether its
+    last part is a union member's tag."""
+    tag = False
     path = ""
     models: list[type[BaseModel]] = [Suite]
     holders: list[type[BaseModel]] = [Suite]
     for part in loc:
+        tag = False
         if isinstance(part, int):
             path += f"[{part}]"
             continue
@@ -135,6 +143,7 @@ def _walk(loc: tuple[Any, ...]) -> tuple[str, list[type[BaseModel]]]:
         if field is None:
             # pydantic inserts union-member tags (e.g. 'float', 'dict[...]') into locations; dict keys too.
             if part in _UNION_TAGS or "[" in str(part):
+                tag = True
                 continue
             path += f".{part}" if path else str(part)
             holders = models
@@ -143,7 +152,7 @@ def _walk(loc: tuple[Any, ...]) -> tuple[str, list[type[BaseModel]]]:
         path += f".{part}" if path else str(part)
         holders = models
         models = _inner_models(field.annotation)
-    return path, holders
+    return path, holders, tag
 
 
 _BOUND_TEXT = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
@@ -154,8 +163,10 @@ def _constraints(obj: Any, out: list[str]) -> None:
     for meta in getattr(obj, "metadata", None) or []:
         for attr, sym in _BOUND_TEXT.items():
             value = getattr(meta, attr, None)
-            if isinstance(value, (int, float)) and f"{sym} {value:g}" not in out:
-                out.append(f"{sym} {value:g}")
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                bound = f"{sym} {value}" if isinstance(value, int) else f"{sym} {value:g}"  # (2147483647, not 2.14748e+09)
+                if bound not in out:
+                    out.append(bound)
         _constraints(meta, out)
     for arg in typing.get_args(getattr(obj, "annotation", obj)):
         _constraints(arg, out)
@@ -177,7 +188,7 @@ def _choices(expected: str) -> str:
 
 
 def _format(err: dict[str, Any]) -> str:
-    path, holders = _walk(tuple(err["loc"]))
+    path, holders, _ = _walk(tuple(err["loc"]))
     where = path or "(top level)"
     kind = err["type"]
     value = err.get("input")
@@ -195,14 +206,50 @@ def _format(err: dict[str, Any]) -> str:
     if kind == "value_error":
         msg = str(err["ctx"].get("error", err["msg"]))
         return f"{where}: {msg}"
+    if isinstance(value, BooleanInput) and kind in _NUMBER_TYPES:
+        # (pydantic alone reads true as 1: `epochs: yes` would be one epoch; greenbench.model_registry.StrictSettings)
+        what = "an integer" if kind.startswith("int") else "a number"
+        return (f"{where}: {value!r}: a boolean is not a number (YAML reads true/false, yes/no and on/off as "
+                f"booleans); give {what}{_allowed_range(tuple(err['loc']), holders)}")
     if kind == "finite_number":
         return f"{where}: {value!r}: NaN and infinity are not allowed, give a finite number{_allowed_range(tuple(err['loc']), holders)}"
     return f"{where}: {value!r}: {err['msg'][0].lower()}{err['msg'][1:]}"
 
 
+_NUMBER_TYPES = {"int_type", "int_parsing", "int_from_float", "float_type", "float_parsing"}
+_CONTAINER_TYPES = {"dict_type", "list_type", "tuple_type", "set_type", "model_type", "model_attributes_type"}
+
+
+def _wrong_member(err: dict[str, Any]) -> bool:
+    """Whether ``err`` only says that a value is not of a union member whose shape it plainly does not have:
+    a number is not a ``dict``, a mapping is not a ``float``."""
+    container = isinstance(err.get("input"), (dict, list, tuple))
+    return err["type"] in _CONTAINER_TYPES and not container or err["type"].endswith("_type") and container
+
+
+def _one_per_union(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Drop the errors of the union members a value's shape does not fit, where another member's error remains.
+
+    ``learning_rate: .inf`` fails both members of ``float | dict[...]``; the second line ('input should be a
+    valid dictionary') would only mislead.
+    """
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for err in errors:
+        loc = tuple(err["loc"])
+        at = _union_member(loc)
+        if at is not None:
+            groups.setdefault(loc[:at], []).append(err)
+    dropped: set[int] = set()
+    for members in groups.values():
+        wrong = [e for e in members if _union_member(tuple(e["loc"])) == len(e["loc"]) - 1 and _wrong_member(e)]
+        if len(wrong) < len(members):
+            dropped.update(id(e) for e in wrong)
+    return [e for e in errors if id(e) not in dropped]
+
+
 def format_validation_error(source: str, exc: ValidationError) -> str:
     lines = []
-    for err in exc.errors(include_url=False):
+    for err in _one_per_union(exc.errors(include_url=False)):
         line = f"{source}: {_format(err)}"
         if line not in lines:
             lines.append(line)

@@ -17,7 +17,7 @@ import math
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, create_model, field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, create_model, field_validator, model_validator
 
 from greenbench.backend_registry import BUILTIN_NAMES, backend_names
 # The compression methods (one parser of prune-<N>, one validation) come from greenbench.choices.
@@ -33,6 +33,7 @@ from greenbench.model_registry import (  # noqa: F401 (the settings classes, re-
     ModelInfo,
     ModelSettings,
     RNNConfig,
+    StrictSettings,
     TransformerConfig,
     model_names,
     models,
@@ -64,9 +65,10 @@ def validate_backend(value: Any) -> Any:
 BackendName = Annotated[str, BeforeValidator(validate_backend)]
 
 
-class _Strict(BaseModel):
-    # NaN and ±inf are never a setting: a timeout of .inf or a learning rate of .nan is a typo, not a choice.
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+class _Strict(StrictSettings):
+    # Unknown keys are errors, NaN and ±inf are never a setting, a boolean is never a number
+    # (greenbench.model_registry.StrictSettings, the base of every model's settings too).
+    pass
 
 
 # --------------------------------------------------------------------------- data

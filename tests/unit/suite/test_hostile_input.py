@@ -220,6 +220,56 @@ def test_nan_and_infinity_are_no_setting(tmp_path: Path, yaml_text: str, message
     assert f"{path}: {message}" in str(info.value).splitlines()
 
 
+BOOLEAN = "a boolean is not a number (YAML reads true/false, yes/no and on/off as booleans); give "
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "message"),
+    [
+        ("training: {epochs: true}", f"training.epochs: true: {BOOLEAN}an integer (allowed: >= 1 and <= 1000)"),
+        ("training: {epochs: yes}", f"training.epochs: true: {BOOLEAN}an integer (allowed: >= 1 and <= 1000)"),
+        ("training: {batch_size: true}", f"training.batch_size: true: {BOOLEAN}an integer (allowed: >= 1 and <= 65536)"),
+        ("matrix: {seed: [true]}", f"matrix.seed[0]: true: {BOOLEAN}an integer (allowed: >= 0 and <= 2147483647)"),
+        ("matrix: {include: [{seed: off}]}", f"matrix.include[0].seed: false: {BOOLEAN}an integer "
+                                             "(allowed: >= 0 and <= 2147483647)"),
+        ("matrix: {dropout: [true]}", f"matrix.dropout[0]: true: {BOOLEAN}a number (allowed: >= 0 and < 1)"),
+        ("runner: {timeout_s: true}", f"runner.timeout_s: true: {BOOLEAN}a number (allowed: > 0)"),
+        ("energy: {measure_power_secs: true}", f"energy.measure_power_secs: true: {BOOLEAN}a number "
+                                               "(allowed: > 0 and <= 1)"),
+        ("models: {mlp: {epochs: true}}", f"models.mlp.epochs: true: {BOOLEAN}an integer (allowed: >= 1 and <= 1000)"),
+        ("models: {mlp: {hidden: [64, true]}}", f"models.mlp.hidden[1]: true: {BOOLEAN}an integer "
+                                                "(allowed: >= 1 and <= 8192)"),
+        ("models: {rnn: {learning_rate: true}}", f"models.rnn.learning_rate: true: {BOOLEAN}a number"),
+        ("models: {rnn: {learning_rate: {adam: true}}}", f"models.rnn.learning_rate.adam: true: {BOOLEAN}a number"),
+    ],
+)
+def test_a_boolean_is_no_number(tmp_path: Path, yaml_text: str, message: str) -> None:
+    # pydantic alone reads true as 1: `epochs: yes` was one epoch, `seed: [true]` seed 1 (a name of 123 was refused)
+    path = _write(tmp_path, f"name: x\n{yaml_text}\n")
+    with pytest.raises(SuiteError) as info:
+        load_suite(path)
+    assert str(info.value) == f"{path}: {message}"  # one line
+
+
+def test_settings_that_are_booleans_still_take_booleans(tmp_path: Path) -> None:
+    path = _write(tmp_path, "name: x\nrunner: {require_quiet: yes}\nenergy: {enabled: false}\n"
+                            "optimizers: {sgd: {nesterov: on}}\n")
+    suite = load_suite(path)
+    assert suite.runner.require_quiet is True and suite.energy.enabled is False
+    assert suite.optimizers.sgd.nesterov is True
+
+
+@pytest.mark.parametrize("yaml_text", ["models: {rnn: {learning_rate: .inf}}", "models: {mlp: {learning_rate: .nan}}"])
+def test_a_value_fitting_no_member_of_a_union_is_one_line(tmp_path: Path, yaml_text: str) -> None:
+    # learning_rate is a number or a mapping optimizer -> number: not a second line 'input should be a valid dictionary'
+    path = _write(tmp_path, f"name: x\n{yaml_text}\n")
+    with pytest.raises(SuiteError) as info:
+        load_suite(path)
+    lines = str(info.value).splitlines()
+    assert len(lines) == 1 and "learning_rate: " in lines[0] and "dictionary" not in lines[0], lines
+    assert "finite number" in lines[0]
+
+
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf"), 0.0, -1.0])
 def test_timeout_override_must_be_finite_and_positive(value: float) -> None:
     with pytest.raises(UserError) as info:
