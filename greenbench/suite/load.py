@@ -142,7 +142,7 @@ def _walk(loc: tuple[Any, ...]) -> tuple[str, list[type[BaseModel]], bool]:
                 continue
         if field is None:
             # pydantic inserts union-member tags (e.g. 'float', 'dict[...]') into locations; dict keys too.
-            if part in _UNION_TAGS or "[" in str(part):
+            if part in _UNION_TAGS or "[" in str(part) or str(part).startswith("constrained-"):
                 tag = True
                 continue
             path += f".{part}" if path else str(part)
@@ -174,7 +174,8 @@ def _constraints(obj: Any, out: list[str]) -> None:
 
 def _allowed_range(loc: tuple[Any, ...], holders: list[type[BaseModel]]) -> str:
     """`` (allowed: >= 0 and < 1)`` for the field an error is about, or ``""`` when it has no bounds."""
-    key = next((p for p in reversed(loc) if isinstance(p, str) and p not in _UNION_TAGS), None)
+    key = next((p for p in reversed(loc) if isinstance(p, str) and p not in _UNION_TAGS
+                and not p.startswith("constrained-")), None)
     bounds: list[str] = []
     for model in holders:
         field = model.model_fields.get(key) if key is not None else None

@@ -32,6 +32,7 @@ from greenbench.model_registry import (  # noqa: F401 (the settings classes, re-
     MLPConfig,
     ModelInfo,
     ModelSettings,
+    MAX_LEARNING_RATE,
     RNNConfig,
     StrictSettings,
     TransformerConfig,
@@ -48,6 +49,9 @@ SCHEDULES = ("constant", "cosine", "step")
 # A matrix larger than this is refused before it is expanded (expansion costs time and memory per run);
 # suites/full.yaml, "everything", has 3,024 runs.
 MAX_COMBINATIONS = 20_000
+# The largest L1 / L2 penalty (matrix.l1, matrix.l2): MNIST studies use 1e-5 to 1e-3; above 1 the penalty
+# drowns the loss, and 1e300 overflows it.
+MAX_PENALTY = 1.0
 
 
 
@@ -143,24 +147,26 @@ def models_config() -> type[_Strict]:
 
 
 # --------------------------------------------------------------------------- optimizers
+# Learning rates are > 0 and <= MAX_LEARNING_RATE (10; model_registry, where each model's own rate is checked
+# too), epsilons > 0 and <= 1: larger values are typos (learning_rate: 1e300) that only make a run diverge.
 class SGDConfig(_Strict):
-    learning_rate: float = Field(0.05, gt=0)
+    learning_rate: float = Field(0.05, gt=0, le=MAX_LEARNING_RATE)
     momentum: float = Field(0.9, ge=0.0, lt=1.0)
     nesterov: bool = False
 
 
 class AdamConfig(_Strict):
-    learning_rate: float = Field(0.001, gt=0)
+    learning_rate: float = Field(0.001, gt=0, le=MAX_LEARNING_RATE)
     beta1: float = Field(0.9, ge=0.0, lt=1.0)
     beta2: float = Field(0.999, ge=0.0, lt=1.0)
-    epsilon: float = Field(1e-7, gt=0)
+    epsilon: float = Field(1e-7, gt=0, le=1.0)
 
 
 class RMSpropConfig(_Strict):
-    learning_rate: float = Field(0.001, gt=0)
+    learning_rate: float = Field(0.001, gt=0, le=MAX_LEARNING_RATE)
     rho: float = Field(0.9, ge=0.0, lt=1.0)
     momentum: float = Field(0.0, ge=0.0, lt=1.0)
-    epsilon: float = Field(1e-7, gt=0)
+    epsilon: float = Field(1e-7, gt=0, le=1.0)
 
 
 class OptimizersConfig(_Strict):
@@ -280,8 +286,8 @@ class MatrixEntry(_Strict):
     compression: Compression | None = None
     seed: int | None = Field(None, ge=0, le=2**31 - 1)
     dropout: float | None = Field(None, ge=0.0, lt=1.0)
-    l1: float | None = Field(None, ge=0.0)
-    l2: float | None = Field(None, ge=0.0)
+    l1: float | None = Field(None, ge=0.0, le=MAX_PENALTY)
+    l2: float | None = Field(None, ge=0.0, le=MAX_PENALTY)
     augmentation: Literal[AUGMENTATIONS] | None = None
     loop: Literal[LOOPS] | None = None
     threads: ThreadsSetting | None = None
@@ -299,8 +305,9 @@ class Matrix(_Strict):
     seed: list[Annotated[int, Field(ge=0, le=2**31 - 1)]] = _axis([0])
     # `null` means "the model's own dropout setting".
     dropout: list[Annotated[float, Field(ge=0.0, lt=1.0)] | None] = _axis([None])
-    l1: list[Annotated[float, Field(ge=0.0)]] = _axis([0.0])
-    l2: list[Annotated[float, Field(ge=0.0)]] = _axis([0.0])
+    # penalties added to the loss (l1*sum|w| + l2*sum w²), at most MAX_PENALTY
+    l1: list[Annotated[float, Field(ge=0.0, le=MAX_PENALTY)]] = _axis([0.0])
+    l2: list[Annotated[float, Field(ge=0.0, le=MAX_PENALTY)]] = _axis([0.0])
     augmentation: list[Literal[AUGMENTATIONS]] = _axis(["none"])
     # parity: the shared-schedule loop; idiomatic: Keras compile + fit, a torch DataLoader loop.
     loop: list[Literal[LOOPS]] = _axis([DEFAULT_LOOP])

@@ -204,13 +204,15 @@ def test_a_file_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
         ("training: {target_accuracy: .nan}", "training.target_accuracy: nan: NaN and infinity are not allowed, give "
                                               "a finite number (allowed: > 0 and <= 1)"),
         ("optimizers: {adam: {learning_rate: .inf}}", "optimizers.adam.learning_rate: inf: NaN and infinity are not "
-                                                      "allowed, give a finite number (allowed: > 0)"),
+                                                      "allowed, give a finite number (allowed: > 0 and <= 10)"),
         ("matrix: {dropout: [.nan]}", "matrix.dropout[0]: nan: NaN and infinity are not allowed, give a finite number "
                                       "(allowed: >= 0 and < 1)"),
         ("matrix: {l2: [.inf]}", "matrix.l2[0]: inf: NaN and infinity are not allowed, give a finite number "
-                                 "(allowed: >= 0)"),
+                                 "(allowed: >= 0 and <= 1)"),
         ("models: {mlp: {learning_rate: .nan}}", "models.mlp.learning_rate: nan: NaN and infinity are not allowed, "
-                                                 "give a finite number"),
+                                                 "give a finite number (allowed: > 0 and <= 10)"),
+        ("models: {rnn: {learning_rate: .inf}}", "models.rnn.learning_rate: inf: NaN and infinity are not allowed, "
+                                                 "give a finite number (allowed: > 0 and <= 10)"),
     ],
 )
 def test_nan_and_infinity_are_no_setting(tmp_path: Path, yaml_text: str, message: str) -> None:
@@ -239,7 +241,8 @@ BOOLEAN = "a boolean is not a number (YAML reads true/false, yes/no and on/off a
         ("models: {mlp: {epochs: true}}", f"models.mlp.epochs: true: {BOOLEAN}an integer (allowed: >= 1 and <= 1000)"),
         ("models: {mlp: {hidden: [64, true]}}", f"models.mlp.hidden[1]: true: {BOOLEAN}an integer "
                                                 "(allowed: >= 1 and <= 8192)"),
-        ("models: {rnn: {learning_rate: true}}", f"models.rnn.learning_rate: true: {BOOLEAN}a number"),
+        ("models: {rnn: {learning_rate: true}}", f"models.rnn.learning_rate: true: {BOOLEAN}a number "
+                                                 "(allowed: > 0 and <= 10)"),
         ("models: {rnn: {learning_rate: {adam: true}}}", f"models.rnn.learning_rate.adam: true: {BOOLEAN}a number"),
     ],
 )
@@ -268,6 +271,42 @@ def test_a_value_fitting_no_member_of_a_union_is_one_line(tmp_path: Path, yaml_t
     lines = str(info.value).splitlines()
     assert len(lines) == 1 and "learning_rate: " in lines[0] and "dictionary" not in lines[0], lines
     assert "finite number" in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "message"),
+    [
+        ("models: {rnn: {learning_rate: 1e300}}", "models.rnn.learning_rate: '1e300': input should be less than or "
+                                                  "equal to 10"),
+        ("models: {mlp: {learning_rate: 10.5}}", "models.mlp.learning_rate: 10.5: input should be less than or "
+                                                 "equal to 10"),
+        ("models: {rnn: {learning_rate: {adam: 100}}}", "models.rnn.learning_rate.adam: 100: input should be less "
+                                                        "than or equal to 10"),
+        ("models: {mlp: {learning_rate: -0.1}}", "models.mlp.learning_rate: -0.1: input should be greater than 0"),
+        ("optimizers: {sgd: {learning_rate: 1.0e+300}}", "optimizers.sgd.learning_rate: 1e+300: input should be less "
+                                                      "than or equal to 10"),
+        ("optimizers: {adam: {epsilon: 2}}", "optimizers.adam.epsilon: 2: input should be less than or equal to 1"),
+        ("optimizers: {rmsprop: {epsilon: 1.0e+300}}", "optimizers.rmsprop.epsilon: 1e+300: input should be less than "
+                                                    "or equal to 1"),
+        ("matrix: {l2: [0, 1.0e+300]}", "matrix.l2[1]: 1e+300: input should be less than or equal to 1"),
+        ("matrix: {l1: [5]}", "matrix.l1[0]: 5: input should be less than or equal to 1"),
+        ("matrix: {include: [{l2: 2}]}", "matrix.include[0].l2: 2: input should be less than or equal to 1"),
+    ],
+)
+def test_hyperparameters_have_an_upper_bound(tmp_path: Path, yaml_text: str, message: str) -> None:
+    # (YAML reads 1e300 as a string, which pydantic reads as a number.) learning_rate: 1e300 passed (the dry run showed lr 1e+300); learning rates are at most 10, epsilons and
+    # the L1 / L2 penalties at most 1
+    path = _write(tmp_path, f"name: x\n{yaml_text}\n")
+    with pytest.raises(SuiteError) as info:
+        load_suite(path)
+    assert str(info.value) == f"{path}: {message}"  # one line
+
+
+def test_the_largest_allowed_hyperparameters_are_fine(tmp_path: Path) -> None:
+    path = _write(tmp_path, "name: x\nmodels: {mlp: {learning_rate: 10}, rnn: {learning_rate: {sgd: 10}}}\n"
+                            "optimizers: {adam: {learning_rate: 10, epsilon: 1}}\nmatrix: {l1: [0, 1], l2: [1]}\n")
+    suite = load_suite(path)
+    assert suite.models.mlp.learning_rate == 10 and suite.matrix.l1 == [0, 1]
 
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf"), 0.0, -1.0])

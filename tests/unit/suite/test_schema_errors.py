@@ -110,7 +110,7 @@ def _error(tmp_path: Path, text: str) -> str:
         ),
         (
             "name: s\nmodels: {mlp: {learning_rate: -0.1}}\n",
-            "x.yaml: models.mlp.learning_rate: learning rate must be > 0, got -0.1",
+            "x.yaml: models.mlp.learning_rate: -0.1: input should be greater than 0",
         ),
         (
             "name: s\nenergy: {measure_power_secs: 5}\n",
