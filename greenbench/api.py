@@ -57,11 +57,22 @@ __all__ = [
 
 
 def parse_only(filters: Sequence[str] | None) -> dict[str, set[str]]:
-    """``["backend=torch,model=cnn|mlp"]`` → ``{"backend": {"torch"}, "model": {"cnn", "mlp"}}``."""
+    """``["backend=torch,model=cnn|mlp"]`` → ``{"backend": {"torch"}, "model": {"cnn", "mlp"}}``.
+
+    A run is selected when it has, for every key given, one of that key's values: the keys of one ``--only``
+    and of several ``--only`` options combine alike (and), the values of one key are its alternatives
+    (``a|b``). So a key is given once: ``backend=torch,backend=tensorflow`` (or the same key in two ``--only``
+    options) is an error that says to write ``backend=torch|tensorflow``, as are an empty ``--only ""`` and an
+    empty alternative (``backend=torch|``). Errors name the ``--only`` text as it was typed.
+    """
     wanted: dict[str, set[str]] = {}
-    for item in filters or []:
-        for part in item.split(","):
-            part = part.strip()
+    given: dict[str, tuple[int, str, list[str]]] = {}  # key -> (which --only, its text, its values)
+    for index, item in enumerate(filters or []):
+        parts = [p.strip() for p in item.split(",")]
+        if not any(parts):
+            raise UserError(f"--only {item!r}: empty filter; give key=value pairs like backend=torch,model=cnn "
+                            "(or leave --only out for every run of the suite)")
+        for part in parts:
             if not part:
                 continue
             key, sep, value = part.partition("=")
@@ -70,7 +81,18 @@ def parse_only(filters: Sequence[str] | None) -> dict[str, set[str]]:
                 raise UserError(f"--only {item!r}: expected key=value pairs like backend=torch,model=cnn")
             if key not in MATRIX_AXES:
                 raise UserError(f"--only: unknown key {key!r}; allowed keys: {', '.join(MATRIX_AXES)}")
-            wanted.setdefault(key, set()).update(v.strip() for v in value.split("|"))
+            values = [v.strip() for v in value.split("|")]
+            if not all(values):
+                raise UserError(f"--only {item!r}: {part!r} has an empty value; separate a key's values with |, "
+                                "e.g. backend=torch|tensorflow")
+            if key in given:
+                first, text, before = given[key]
+                where = f"--only {item!r}" if first == index else f"--only {text!r} --only {item!r}"
+                both = "|".join(dict.fromkeys(before + values))
+                raise UserError(f"{where}: {key} is given twice; give each key once, its values separated by |: "
+                                f"{key}={both}")
+            given[key] = (index, item, values)
+            wanted[key] = set(values)
     return wanted
 
 

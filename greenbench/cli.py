@@ -96,7 +96,9 @@ def run(
     ] = None,
     only: Annotated[
         Optional[list[str]],
-        typer.Option("--only", help="Run a subset, e.g. --only backend=torch,model=cnn (repeatable; a|b for either)."),
+        typer.Option("--only", help=(
+            "Run a subset, e.g. --only backend=torch,model=cnn|mlp: runs with every key given, each with one of its "
+            "values (a|b for either). Repeatable, the keys of every --only combine alike; give each key once.")),
     ] = None,
     rerun: Annotated[bool, typer.Option("--rerun", help="Run again even runs that already completed.")] = False,
     data_dir: Annotated[
