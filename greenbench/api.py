@@ -53,6 +53,7 @@ __all__ = [
     "run_suite",
     "report",
     "parse_only",
+    "check_executor",
 ]
 
 
@@ -236,13 +237,11 @@ def results_dir_for(suite: Suite, results_dir: str | Path | None = None) -> Path
     return path
 
 
-def make_dispatcher(executor: str = "local", address: str | None = None, *, node_retries: int = 1,
-                    isolation: str | None = None, isolation_default: str = "node",
-                    silence_margin_s: float = 300.0) -> Any:
-    """The dispatcher of ``executor``: local worker processes, or the Ray cluster at ``address`` (a workload
-    whose node is lost, or whose node runner stays silent past its timeout plus ``silence_margin_s``, is
-    retried ``node_retries`` times on another node; ``isolation``: ``node`` or ``gpu``, what a CUDA workload
-    holds, default ``isolation_default``, the suite's ``runner.ray_isolation``)."""
+def check_executor(executor: str = "local", address: str | None = None, isolation: str | None = None) -> None:
+    """Refuse Ray's options for another executor (one :class:`UserError`, exit 2): ``--address`` and
+    ``--isolation`` go with ``--executor ray``, or with a suite whose ``runner.executor`` is ``ray``; ``executor``
+    is the one the run uses (the option, else the suite's). ``run`` and ``run --dry-run`` check before anything
+    runs, so a dry run says what the real one would."""
     if executor not in ("local", "ray"):
         raise UserError(f"--executor {executor!r}: not one of: local, ray")
     if address is not None and executor != "ray":
@@ -252,6 +251,16 @@ def make_dispatcher(executor: str = "local", address: str | None = None, *, node
     if isolation is not None and executor != "ray":
         raise UserError("--isolation says what a workload holds on a Ray node: use it with --executor ray "
                         "(or runner.executor: ray)")
+
+
+def make_dispatcher(executor: str = "local", address: str | None = None, *, node_retries: int = 1,
+                    isolation: str | None = None, isolation_default: str = "node",
+                    silence_margin_s: float = 300.0) -> Any:
+    """The dispatcher of ``executor``: local worker processes, or the Ray cluster at ``address`` (a workload
+    whose node is lost, or whose node runner stays silent past its timeout plus ``silence_margin_s``, is
+    retried ``node_retries`` times on another node; ``isolation``: ``node`` or ``gpu``, what a CUDA workload
+    holds, default ``isolation_default``, the suite's ``runner.ray_isolation``)."""
+    check_executor(executor, address, isolation)
     if executor == "ray":
         from greenbench.runner.ray_dispatcher import RayDispatcher
 

@@ -137,6 +137,9 @@ def run(
     if json_out and not dry_run:
         raise UserError("--json prints the plan and needs --dry-run (results are JSON records in the results directory)")
     suite_obj, runs = api.plan_suite(suite, only=only, data_dir=data_dir, timeout=timeout, require_quiet=require_quiet)
+    # Ray's options with another executor: refused by the dry run too (before, it ignored --address foo:1)
+    api.check_executor(executor.value if executor is not None else suite_obj.runner.executor, address,
+                       isolation.value if isolation is not None else None)
     if dry_run:
         from greenbench.runner.progress import plan_json, print_plan
 

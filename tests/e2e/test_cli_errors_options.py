@@ -42,3 +42,31 @@ def test_several_only_options_combine_their_keys() -> None:
     result = run_cli("run", str(SMOKE), "--dry-run", "--only", "backend=torch", "--only", "model=cnn|mlp")
     assert result.returncode == 0, result.stderr
     assert "4 runs (2 trainings" in result.stdout
+
+
+# --------------------------------------------------------------------------- Ray's options
+@pytest.mark.parametrize(("args", "says"), [
+    (["--address", "foo:1"], "error: --address names a Ray cluster: use it with --executor ray "
+                             "(or runner.executor: ray)"),
+    (["--address", "foo:1", "--executor", "local"], "error: --address names a Ray cluster: use it with --executor ray "
+                                                    "(or runner.executor: ray)"),
+    (["--isolation", "gpu"], "error: --isolation says what a workload holds on a Ray node: use it with --executor ray "
+                             "(or runner.executor: ray)"),
+])
+@pytest.mark.parametrize("dry_run", [True, False], ids=["dry-run", "run"])
+def test_ray_options_without_ray_are_refused_by_the_dry_run_too(tmp_path, args: list[str], says: str,
+                                                                 dry_run: bool) -> None:
+    # before, run --dry-run --address foo:1 planned and exited 0, ignoring the option the real run refuses
+    results = tmp_path / "r"
+    result = run_cli("run", str(SMOKE), "--results", str(results), *args, *(["--dry-run"] if dry_run else []))
+    _one_error(result, says)
+    assert not results.exists()  # nothing ran
+
+
+def test_ray_options_are_fine_when_the_suite_runs_on_ray(tmp_path) -> None:
+    text = SMOKE.read_text(encoding="utf-8")
+    assert "\nrunner:\n" in text
+    suite = tmp_path / "smoke.yaml"
+    suite.write_text(text.replace("\nrunner:\n", "\nrunner:\n  executor: ray\n"), encoding="utf-8")
+    result = run_cli("run", str(suite), "--dry-run", "--address", "foo:1", "--isolation", "gpu")
+    assert result.returncode == 0, result.stderr
