@@ -141,7 +141,11 @@ def run(
     api.check_executor(executor.value if executor is not None else suite_obj.runner.executor, address,
                        isolation.value if isolation is not None else None)
     if dry_run:
+        from greenbench.results import ResultStore
         from greenbench.runner.progress import plan_json, print_plan
+
+        # the results directory the real run would refuse (a file in the way, another suite's) is refused here too
+        ResultStore(api.results_dir_for(suite_obj, results)).check(suite_obj.name)
 
         if json_out:
             sys.stdout.write(plan_json(runs))

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -201,6 +202,23 @@ class ResultStore:
             os.unlink(tmp)
         except OSError as exc:
             raise write_fault(exc, self.root, "write in the results directory", "--results", RESUME) from None
+
+    def check(self, suite: str) -> None:
+        """What :meth:`bind` would refuse, found without writing anything (``run --dry-run``): a file in the way
+        of the directory (the directory itself included), or a directory of another suite. The same errors."""
+        if any(p.exists() and not p.is_dir() for p in (*self.root.parents, self.root)):  # bind's mkdir would meet
+            # it: say what bind says (write_fault names the file in the way)
+            raise write_fault(OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR)), self.root,
+                              "create the results directory", "--results", RESUME)
+        if not self.root.is_dir():
+            return  # (bind creates it, empty)
+        owner = self.owner()
+        if owner is None:
+            others = sorted(self.suites() - {suite})
+            if others:
+                raise self._refuse(suite, others[0], f"its records are of suite {others[0]!r}")
+        elif owner != suite:
+            raise self._refuse(suite, owner, f"{self.marker_path.name} names suite {owner!r}")
 
     def _refuse(self, suite: str, other: str, why: str) -> UserError:
         return UserError(

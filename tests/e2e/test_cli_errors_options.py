@@ -70,3 +70,31 @@ def test_ray_options_are_fine_when_the_suite_runs_on_ray(tmp_path) -> None:
     suite.write_text(text.replace("\nrunner:\n", "\nrunner:\n  executor: ray\n"), encoding="utf-8")
     result = run_cli("run", str(suite), "--dry-run", "--address", "foo:1", "--isolation", "gpu")
     assert result.returncode == 0, result.stderr
+
+
+# --------------------------------------------------------------------------- the results directory of a dry run
+@pytest.mark.parametrize("json_out", [False, True], ids=["plan", "json"])
+@pytest.mark.parametrize("where", ["afile", "afile/sub"])
+def test_the_dry_run_refuses_a_results_path_the_run_refuses(tmp_path, where: str, json_out: bool) -> None:
+    # before, run -o afile --dry-run printed 'results → afile' and exited 0 though the run refuses that path
+    (tmp_path / "afile").write_text("mine\n")
+    says = (f"error: cannot create the results directory {where}: afile is a file, not a directory; remove or rename "
+            "it, or choose another location with --results; what is recorded is kept: run the same command again "
+            "to resume")
+    dry = run_cli("run", str(SMOKE), "-o", where, "--dry-run", *(["--json"] if json_out else []), cwd=tmp_path)
+    _one_error(dry, says)
+    assert dry.stdout == ""
+    real = run_cli("run", str(SMOKE), "-o", where, "--only", "backend=torch,model=mlp", cwd=tmp_path)
+    _one_error(real, says)  # the same words
+    assert (tmp_path / "afile").read_text() == "mine\n"
+
+
+def test_the_dry_run_refuses_another_suites_results_directory(tmp_path) -> None:
+    other = tmp_path / "r"
+    other.mkdir()
+    (other / ".greenbench-suite").write_text('{"suite": "another"}\n')
+    _one_error(run_cli("run", str(SMOKE), "-o", str(other), "--dry-run"),
+               f"error: results directory {other} belongs to suite 'another' (.greenbench-suite names suite "
+               "'another'), not to suite 'smoke'; choose another directory for this suite with --results")
+    assert run_cli("run", str(SMOKE), "-o", str(tmp_path / "new"), "--dry-run").returncode == 0
+    assert not (tmp_path / "new").exists()  # a dry run writes nothing
