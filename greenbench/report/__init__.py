@@ -20,9 +20,25 @@ from greenbench.results.store import check_output_path
 from greenbench.suite.schema import suite_slug
 
 FORMATS = ("html", "md", "csv", "parquet")
+#: The file extensions each format's file takes: an --out ending in another format's extension is refused.
+EXTENSIONS: dict[str, tuple[str, ...]] = {
+    "html": (".html", ".htm"), "md": (".md", ".markdown"), "csv": (".csv",), "parquet": (".parquet", ".pq")}
 DEFAULT_REPORTS = Path("reports")
 
-__all__ = ["FORMATS", "build_report", "default_report_path", "unreadable_warning"]
+__all__ = ["EXTENSIONS", "FORMATS", "build_report", "check_extension", "default_report_path", "unreadable_warning"]
+
+
+def check_extension(path: Path, fmt: str) -> None:
+    """Refuse an ``--out`` whose extension is another format's (``-f csv --out x.html`` would put CSV in an
+    HTML file): one :class:`UserError` naming the extensions that go with ``fmt``. An extension no format
+    has (``.txt``, none) is the user's choice."""
+    suffix = path.suffix.lower()
+    other = next((f for f, exts in EXTENSIONS.items() if suffix in exts), None)
+    if other is None or other == fmt:
+        return
+    mine = " or ".join(EXTENSIONS[fmt])
+    raise UserError(f"--out {path}: a {suffix} file is for --format {other}, and the format is {fmt}; a {fmt} "
+                    f"file ends {mine}: give --format {other}, or an --out ending {mine}")
 
 
 def default_report_path(
@@ -72,6 +88,8 @@ def build_report(result_dirs: Sequence[str | Path], out: str | Path | None = Non
         raise UserError(f"report format {fmt!r} is not one of: {', '.join(FORMATS)}")
     if not result_dirs:
         raise UserError("no results directory given to report on")
+    if out is not None:
+        check_extension(Path(out), fmt)
 
     from . import data
 

@@ -78,3 +78,32 @@ def test_a_new_json_in_a_results_directory_is_refused_but_other_places_are_fine(
     assert (tmp_path / "bench.json").exists() and (base / "summary.md").exists()
     ok = _cli("report", str(base), "-f", "csv", "--out", str(tmp_path / "r.csv"))
     assert ok.returncode == 0, ok.stderr
+
+
+@pytest.mark.parametrize(("fmt", "name", "says"), [
+    ("csv", "x.html", "a .html file is for --format html, and the format is csv; a csv file ends .csv: give --format "
+                      "html, or an --out ending .csv"),
+    ("html", "x.md", "a .md file is for --format md, and the format is html; a html file ends .html or .htm: give "
+                     "--format md, or an --out ending .html or .htm"),
+    ("md", "x.CSV", "a .csv file is for --format csv, and the format is md; a md file ends .md or .markdown: give "
+                    "--format csv, or an --out ending .md or .markdown"),
+    ("csv", "x.parquet", "a .parquet file is for --format parquet, and the format is csv; a csv file ends .csv: give "
+                         "--format parquet, or an --out ending .csv"),
+])
+def test_report_refuses_an_out_whose_extension_is_another_formats(two_sides, tmp_path: Path, fmt: str, name: str,
+                                                                   says: str) -> None:
+    # before, report -f csv --out x.html wrote CSV into a .html file, exit 0
+    base, _ = two_sides
+    target = tmp_path / name
+    result = _cli("report", str(base), "-f", fmt, "--out", str(target))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.strip().splitlines() == [f"error: --out {target}: {says}"], result.stderr
+    assert not target.exists()
+
+
+@pytest.mark.parametrize(("fmt", "name"), [("html", "r.htm"), ("md", "r.markdown"), ("csv", "r.txt"), ("md", "r")])
+def test_report_takes_its_formats_extensions_and_others(two_sides, tmp_path: Path, fmt: str, name: str) -> None:
+    base, _ = two_sides
+    result = _cli("report", str(base), "-f", fmt, "--out", str(tmp_path / name))
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / name).exists()
