@@ -277,7 +277,11 @@ def data_verify(
         colour = "green" if ok else "red"
         say(console, (f"{row.status:>8}", colour), f" {row.file}", soft_wrap=True)
         if not ok and row.expected:  # checksums whole, never folded at the log's width
-            say(console, f"          expected {row.expected}\n          actual   {row.actual}", soft_wrap=True)
+            actual = f"\n          actual   {row.actual}" if row.actual else ""  # (a malformed file has none)
+            say(console, f"          expected {row.expected}{actual}", soft_wrap=True)
+    for row in rows:  # a file that cannot be read at all: what is wrong and what to do, as `data fetch` says it
+        if row.status == "malformed" and row.message:
+            say(err_console, "error: ", " ".join(row.message.split()), soft_wrap=True)
     if bad:
         raise typer.Exit(2)
 

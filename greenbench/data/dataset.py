@@ -75,6 +75,7 @@ class VerifyRow(NamedTuple):
     status: str  # "ok" | "mismatch" | "malformed"
     expected: str
     actual: str | None
+    message: str = ""  # what is wrong with a malformed file, and what to do (the words `data fetch` uses)
 
 
 def to_float(x: np.ndarray) -> np.ndarray:
@@ -539,4 +540,4 @@ def verify(name: str = "mnist", data_dir: str | Path | None = None) -> list[Veri
             missing=missing or None))
     if copy is None:
         raise DataError(_missing_message(spec, notes, "not attempted by verify (use `greenbench data fetch`)"))
-    return [VerifyRow(c.file, c.status, c.expected, c.actual) for c in checks]
+    return [VerifyRow(c.file, c.status, c.expected, c.actual, c.message) for c in checks]

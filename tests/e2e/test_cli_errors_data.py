@@ -61,3 +61,29 @@ def test_an_explicit_data_dir_that_lacks_files_is_the_only_one_looked_in(
     assert f"--data-dir / data.dir {target} (" in line and " only, as given; download: " in line, line
     assert str(mnist_dir) not in line
     assert sorted(p.name for p in target.iterdir()) == sorted(have)  # nothing partial left behind
+
+
+@pytest.mark.parametrize("command", ["verify", "fetch"])
+def test_a_corrupt_gzip_is_one_error_line_saying_what_to_do(tmp_path: Path, mnist_dir: Path, command: str) -> None:
+    # before, verify printed 'malformed …' with 'expected <sha> / actual None' on stdout and no error line
+    from network_support import offline_env
+
+    target = tmp_path / "given"
+    target.mkdir()
+    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+                 "t10k-labels-idx1-ubyte.gz"):
+        shutil.copyfile(mnist_dir / name, target / name)
+    victim = target / "train-labels-idx1-ubyte.gz"
+    raw = bytearray(victim.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF  # one byte of the compressed stream
+    victim.write_bytes(bytes(raw))
+    extra, _ = offline_env(tmp_path)
+    env = {**os.environ, **extra, "GREENBENCH_CACHE_DIR": str(tmp_path / "cache")}
+    result = subprocess.run([sys.executable, "-m", "greenbench", "data", command, "--data-dir", str(target)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 2, result.stdout + result.stderr  # verify's code for a bad file
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: {victim}: corrupt gzip file ("), line
+    assert line.endswith("); delete it and provide or fetch it again"), line
+    assert "actual None" not in result.stdout and "Traceback" not in result.stderr
+    assert victim.read_bytes() == bytes(raw)  # left as it is
