@@ -90,8 +90,15 @@ def load(dirs: Sequence[str | Path]) -> Results:
             unique.append((rec, src))
     if not unique:
         where = ", ".join(str(d) for d in dirs)
-        extra = f" ({len(corrupt)} unreadable record file(s))" if corrupt else ""
-        raise UserError(f"no run records found in {where}{extra}; run `greenbench run SUITE` first")
+        if corrupt and len(dirs) == 1 and Path(dirs[0]).is_file():  # a file given, which is no record: say why
+            raise UserError(" ".join(f"{dirs[0]}: a file, not a results directory, and not a run record "
+                                     f"({corrupt[0][1]}); give a results directory (results/<suite>) or a record "
+                                     "file".split()))
+        if corrupt:  # name the problem, not only a count
+            f, why = corrupt[0]
+            raise UserError(" ".join(f"no run records found in {where}: {len(corrupt)} record file(s) could not be "
+                                     f"read, e.g. {f}: {why}".split()))
+        raise UserError(f"no run records found in {where}; run `greenbench run SUITE` first")
     df = records_frame(unique)  # deduplicated above on the same key, so row i is unique[i]
     records = [rec for rec, _ in unique]
     assert len(df) == len(records), "records and frame rows out of step"

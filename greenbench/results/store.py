@@ -68,8 +68,14 @@ def read_record(path: Path) -> dict[str, Any]:
 def _parse_record(path: Path) -> dict[str, Any]:
     """A record file's JSON, checked for a record's shape and name only (see :func:`read_record`)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raw = path.read_bytes()
+    except PermissionError:  # the file may be fine: say why it was not read, not that its JSON is bad
+        raise ValueError("cannot read (permission denied); make it readable for this user") from None
+    except OSError as exc:
+        raise ValueError(f"cannot read ({exc.strerror or exc})") from None
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"unreadable JSON ({exc})") from None
     if not isinstance(data, dict):
         raise ValueError("not a JSON object")

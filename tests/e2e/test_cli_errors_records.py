@@ -70,3 +70,23 @@ def test_a_record_with_a_bad_accuracy_is_an_unreadable_file_not_a_crash(
                            "not a greenbench record: metrics.test_accuracy is "), line
     assert line.endswith("allowed: a finite number from 0 to 1, or null"), line
     assert victim.name in out.read_text(encoding="utf-8").replace("\\_", "_")  # listed in the report
+
+
+def test_report_on_a_file_that_is_no_record_names_the_problem(make_record, write_records, tmp_path: Path) -> None:
+    # before: 'no run records found in notes.txt (1 unreadable record file(s))'
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello\n")
+    result = _cli("report", str(notes), "-f", "md", "--out", str(tmp_path / "r.md"))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"error: {notes}: a file, not a results directory, and not a run record (unreadable JSON (Expecting value: "
+        "line 1 column 1 (char 0))); give a results directory (results/<suite>) or a record file"], result.stderr
+    only_bad = tmp_path / "bad"
+    only_bad.mkdir()
+    (only_bad / "torch-mlp-list.json").write_text("[1, 2]\n")
+    result = _cli("report", str(only_bad), "-f", "md", "--out", str(tmp_path / "r.md"))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"error: no run records found in {only_bad}: 1 record file(s) could not be read, e.g. "
+        f"{only_bad / 'torch-mlp-list.json'}: not a JSON object"], result.stderr
+    assert not (tmp_path / "r.md").exists()
