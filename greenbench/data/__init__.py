@@ -5,7 +5,7 @@ Public API::
     load_dataset(name="mnist", data_dir=None, *, train_samples=None, test_samples=None,
                  validation_samples=0, seed=0, download=True, progress=True) -> Dataset
     fetch(name="mnist", data_dir=None, *, progress=True) -> Path
-    verify(name="mnist", data_dir=None) -> list[VerifyRow]      # VerifyRow(file, status, expected, actual, message)
+    verify(name="mnist", data_dir=None) -> list[VerifyRow]      # VerifyRow(file, status, expected, actual); .message
     to_float(x_uint8) -> float32 array in [0, 1]
 
 Importing this package never imports torch or TensorFlow.

@@ -68,14 +68,25 @@ class Dataset:
         return {"train": len(self.y_train), "validation": len(self.y_val), "test": len(self.y_test)}
 
 
-class VerifyRow(NamedTuple):
-    """One line of :func:`verify`: a file (or ``file.npz:array``), its status and the two hashes."""
-
+class _Row(NamedTuple):
     file: str
     status: str  # "ok" | "mismatch" | "malformed"
     expected: str
     actual: str | None
-    message: str = ""  # what is wrong with a malformed file, and what to do (the words `data fetch` uses)
+
+
+class VerifyRow(_Row):
+    """One line of :func:`verify`: a file (or ``file.npz:array``), its status and the two hashes — a 4-tuple,
+    as ever — and, as an attribute, ``message``: what is wrong with a file that is not ok and what to do (the
+    words ``data fetch`` and ``run`` use, e.g. ``corrupt gzip file (…); delete it and provide or fetch it
+    again``)."""
+
+    message: str
+
+    def __new__(cls, file: str, status: str, expected: str, actual: str | None, message: str = "") -> "VerifyRow":
+        row = super().__new__(cls, file, status, expected, actual)
+        row.message = message
+        return row
 
 
 def to_float(x: np.ndarray) -> np.ndarray:
