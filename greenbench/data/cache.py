@@ -30,6 +30,7 @@ from greenbench.fsutil import atomic_write, atomic_write_bytes
 ENV_CACHE_DIR = "GREENBENCH_CACHE_DIR"
 
 log = logging.getLogger("greenbench.data")
+_WARNED: set[Path] = set()  # cache directories already said to be unwritable (ArrayCache._cannot_write)
 
 
 def cache_root() -> Path:
@@ -80,7 +81,7 @@ class ArrayCache:
         try:
             atomic_write_bytes(self._source_path(source_sha256), text)
         except OSError as exc:
-            log.warning("could not write the data cache in %s: %s", self.dir, exc)
+            self._cannot_write(exc)
 
     def load(self, payload_sha256: str) -> np.ndarray | None:
         """The cached array of a verified payload, memory-mapped read-only (never unpickled), or ``None``.
@@ -108,7 +109,17 @@ class ArrayCache:
         try:
             atomic_write(path, lambda tmp: _save_array(tmp, arr))
         except OSError as exc:
-            log.warning("could not write the data cache in %s: %s", self.dir, exc)
+            self._cannot_write(exc)
+
+    def _cannot_write(self, exc: OSError) -> None:
+        """Say once per process and cache directory that it cannot be written (a command writes several entries:
+        the same cause said eight times hides what else is printed); later failures go to the debug log."""
+        if self.dir in _WARNED:
+            log.debug("could not write the data cache in %s: %s", self.dir, exc)
+            return
+        _WARNED.add(self.dir)
+        log.warning("could not write the data cache in %s: %s; going on without it (set %s to a writable "
+                    "directory to keep parsed data between runs)", self.dir, exc, ENV_CACHE_DIR)
 
 
 def _save_array(path: Path, arr: np.ndarray) -> None:

@@ -32,7 +32,7 @@ def test_a_full_cache_disk_is_logged_and_leaves_nothing(small_fs: Path, caplog: 
         cache.save("b" * 64, np.zeros((512, 512), dtype=np.uint8))  # 256 KiB: does not fit
         cache.remember("c" * 64, {"images": "b" * 64})
     assert [r.getMessage().split(":")[0] for r in caplog.records] == [
-        f"could not write the data cache in {small_fs / 'arrays'}"] * 2
+        f"could not write the data cache in {small_fs / 'arrays'}"]  # said once, not once per entry
     assert "No space left on device" in caplog.records[0].getMessage()
     assert cache.load("b" * 64) is None and cache.payloads("c" * 64) is None
     assert temporaries(small_fs) == []
@@ -54,3 +54,20 @@ def test_a_read_only_cache_disk_is_logged_and_still_serves(small_fs: Path, caplo
         assert np.array_equal(cache.load("a" * 64), kept)
     finally:
         read_only(small_fs, on=False)
+
+
+def test_an_unwritable_cache_is_said_once_per_process(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # before: 8 identical warning lines from one `data verify` (a source entry and an array per file)
+    in_the_way = tmp_path / "afile"
+    in_the_way.write_text("not a directory\n")
+    cache = ArrayCache(in_the_way)
+    with caplog.at_level(logging.WARNING, logger="greenbench.data"):
+        for i in range(4):
+            cache.remember(f"{i}" * 64, {"images": "b" * 64})
+            cache.save(f"{i}" * 64, np.zeros(4, dtype=np.uint8))
+        ArrayCache(in_the_way).save("f" * 64, np.zeros(4, dtype=np.uint8))  # another instance, the same place
+    (record,) = caplog.records
+    assert record.getMessage().startswith(f"could not write the data cache in {in_the_way / 'arrays'}: ")
+    assert record.getMessage().endswith("; going on without it (set GREENBENCH_CACHE_DIR to a writable directory "
+                                        "to keep parsed data between runs)")
+    assert in_the_way.read_text() == "not a directory\n"
