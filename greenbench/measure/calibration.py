@@ -73,7 +73,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from greenbench.errors import UserError
+from greenbench.errors import EnvironmentFault, UserError
 from greenbench.measure import rapl
 from greenbench.measure.curves import (  # noqa: F401 - re-exported: the calibration API
     CalibrationCurve,
@@ -264,7 +264,7 @@ def measure_window(energy: rapl.PackageEnergy, window_s: float, sample_s: float,
     b1, t1 = _cpu_busy_total(cpu_times())
     load = 100.0 * (b1 - b0) / (t1 - t0) if t1 > t0 else 0.0
     if seconds <= 0:
-        raise UserError("the RAPL counters gave no usable interval (every one wrapped with an unknown range)")
+        raise EnvironmentFault("the RAPL counters gave no usable interval (every one wrapped with an unknown range)")
     return max(0.0, min(100.0, load)), joules / seconds, samples, seconds
 
 
@@ -402,8 +402,9 @@ def calibrate(*, step_s: float = 10.0, max_cores: int | None = None, training: s
               on_rung: Callable[[Rung], None] | None = None) -> tuple[CalibrationCurve, dict[str, Any]]:
     """Run the ladder on this machine's RAPL counters, fit, compare with codecarbon and store.
 
-    Returns the curve and the stored document. Raises :class:`UserError` when there is nothing to
-    read (no readable RAPL package counter) or an option is out of range.
+    Returns the curve and the stored document. Raises :class:`EnvironmentFault` (exit 1) when there is
+    nothing to read (no readable RAPL package counter, no CPU model to store the curve under) and
+    :class:`UserError` (exit 2) when an option is out of range.
     """
     if not (math.isfinite(step_s) and step_s >= 0.5):
         raise UserError(f"--step-s {step_s:g}: must be at least 0.5 seconds (10 or more for a usable curve)")
@@ -414,12 +415,14 @@ def calibrate(*, step_s: float = 10.0, max_cores: int | None = None, training: s
     base = Path(root) if root is not None else rapl.powercap_root()
     counters = rapl.package_counters(base)
     if not counters:
-        raise UserError(f"no readable RAPL package counters under {base}; calibrate needs a machine with RAPL "
-                        f"(Intel, or AMD Zen) whose energy_uj it can read: {rapl.missing_counters_reason(base)}")
+        # a sensor this machine lacks (or will not let us read) is the environment's problem, not the input's
+        raise EnvironmentFault(f"no readable RAPL package counters under {base}; calibrate needs a machine with "
+                               f"RAPL (Intel, or AMD Zen) whose energy_uj it can read: "
+                               f"{rapl.missing_counters_reason(base)}")
     model = cpu_model or cpu_model_name()
     if not model:
-        raise UserError("cannot name this machine's CPU model (no 'model name' in /proc/cpuinfo): a curve is "
-                        "stored per CPU model")
+        raise EnvironmentFault("cannot name this machine's CPU model (no 'model name' in /proc/cpuinfo): a curve "
+                               "is stored per CPU model")
     tdp, tdp_source = codecarbon_tdp(model)  # before the ladder: importing codecarbon is not idle
 
     def rung_done(rung: Rung) -> None:

@@ -72,12 +72,13 @@ def test_calibrate_prints_the_ladder_and_stores_the_curve(tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize("layout", ["empty", "absent"])
-def test_calibrate_without_rapl_is_one_line_and_exit_2(tmp_path: Path, layout: str) -> None:
+def test_calibrate_without_rapl_is_one_line_and_exit_1(tmp_path: Path, layout: str) -> None:
+    # a missing sensor is an environment problem: exit 1 (before, 2, the code for bad input)
     root = tmp_path / "powercap"
     if layout == "empty":
         root.mkdir()
     proc = calibrate_cli("--step-s", "1", tmp_path=tmp_path, powercap=root)
-    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr
     err = proc.stderr.strip().splitlines()
     assert len(err) == 1, proc.stderr

@@ -26,7 +26,7 @@ import psutil
 import pytest
 from fake_powercap import FakePowercap, linear_curve, write_atomic
 
-from greenbench.errors import UserError
+from greenbench.errors import EnvironmentFault, UserError
 from greenbench.measure import calibration, rapl
 from greenbench.measure.calibration import CalibrationCurve, find_curve, fit_points, leave_one_out_error
 
@@ -81,18 +81,19 @@ def test_counter_delta_handles_wrap_around(tmp_path: Path) -> None:
     assert counter.delta_j() is None
 
 
-def test_no_counters_is_a_user_error_naming_what_is_missing(tmp_path: Path) -> None:
+def test_no_counters_is_an_environment_fault_naming_what_is_missing(tmp_path: Path) -> None:
+    # a missing sensor is the environment's problem (exit 1), not bad input (exit 2)
     empty = tmp_path / "powercap"
     empty.mkdir()
-    with pytest.raises(UserError, match=r"^no readable RAPL package counters under .*powercap; calibrate needs"):
+    with pytest.raises(EnvironmentFault, match=r"^no readable RAPL package counters under .*powercap; calibrate needs"):
         calibration.calibrate(step_s=1, root=empty, cpu_model=MODEL)
-    with pytest.raises(UserError, match="does not exist"):
+    with pytest.raises(EnvironmentFault, match="does not exist"):
         calibration.calibrate(step_s=1, root=tmp_path / "absent", cpu_model=MODEL)
     # energy_uj that cannot be read (a directory: unreadable even by root)
     broken = FakePowercap(tmp_path / "broken", linear_curve())
     broken.energy.unlink()
     broken.energy.mkdir()
-    with pytest.raises(UserError, match="exist but cannot be read"):
+    with pytest.raises(EnvironmentFault, match="exist but cannot be read"):
         calibration.calibrate(step_s=1, root=broken.root, cpu_model=MODEL)
 
 
