@@ -116,8 +116,9 @@ class ModelSettings(StrictSettings):
     """The settings every model has; a model's settings class extends it with its architecture.
 
     Unknown keys are errors, NaN and ±inf are never a setting, a boolean is never a number (as everywhere
-    in the suite schema: :class:`StrictSettings`). Everything but ``epochs``, ``batch_size`` and ``learning_rate`` is the model's architecture
-    (``RunSpec.arch``, what its weight specs and builders read), with ``dropout`` resolved.
+    in the suite schema: :class:`StrictSettings`). Everything but ``epochs``, ``batch_size`` and
+    ``learning_rate`` is the model's architecture (``RunSpec.arch``, what its weight specs and builders
+    read), with ``dropout`` resolved.
     """
 
     epochs: int | None = Field(None, ge=1, le=1000)

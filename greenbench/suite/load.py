@@ -164,7 +164,8 @@ def _constraints(obj: Any, out: list[str]) -> None:
         for attr, sym in _BOUND_TEXT.items():
             value = getattr(meta, attr, None)
             if isinstance(value, (int, float)) and not isinstance(value, bool):
-                bound = f"{sym} {value}" if isinstance(value, int) else f"{sym} {value:g}"  # (2147483647, not 2.14748e+09)
+                # (an integer whole: 2147483647, not 2.14748e+09)
+                bound = f"{sym} {value}" if isinstance(value, int) else f"{sym} {value:g}"
                 if bound not in out:
                     out.append(bound)
         _constraints(meta, out)
