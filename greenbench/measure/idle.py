@@ -329,6 +329,8 @@ def _net_by_component(entry: Mapping[str, Any], baseline: Mapping[str, Any],
                 return None
             continue
         net_c = float(kwh) - float(idle_c) * hours  # may be negative: clipped once, on the sum
+        if abs(net_c) <= 1e-9 * abs(float(kwh)):  # a constant model's reading minus its own idle: rounding, not energy
+            net_c = 0.0
         net += net_c
         detail = details.get(c) if isinstance(details, Mapping) else None
         detail = detail if isinstance(detail, Mapping) else {}

@@ -215,6 +215,11 @@ def test_net_energy_takes_each_components_idle_and_band() -> None:
     net = idle.net_energy(gross, b)
     cpu_net = (7.0 - 0.8) * 10.0 / 3.6e6
     assert net["net_total_kwh"] == pytest.approx(cpu_net)  # the RAM model's net is zero: net is the CPU's
+    # the RAM model's idle as a real baseline holds it (20 W read back through kWh and seconds): a reading equal
+    # to it up to rounding is no energy, not a 3.2e-15 kWh lower bound the report would print
+    rounded = {**b, "ram_w": 19.999999999999996, "cpu_w": 0.8}
+    ram_only = idle.net_energy(entry({"cpu": 0.8, "ram": 20.0}, 0.652, provenance=fallback), rounded)
+    assert ram_only["net_total_kwh"] == 0.0 and ram_only["net_interval_kwh"][0] == 0.0
     edge = 7.0 * 0.5 / 3.6e6
     assert net["net_interval_kwh"] == pytest.approx([max(0.0, cpu_net * 0.2 - edge), cpu_net * 5.0 + edge])
     # the gross mix's band, scaled, would claim a far narrower interval for the same figure
