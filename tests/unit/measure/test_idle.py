@@ -67,8 +67,28 @@ def settings(**kw: Any) -> EnergySettings:
     return EnergySettings.validated(**{"measure_power_secs": 0.5, "min_samples": 3, **kw})
 
 
+class FakeTenancy:
+    """What the rest of the machine did during the window: ``share`` of its CPU (and the order of calls)."""
+
+    def __init__(self, share: float | None, calls: list[str] | None = None) -> None:
+        self.share, self.calls = share, calls if calls is not None else []
+
+    def snapshot(self) -> str:
+        self.calls.append("snapshot")
+        return "snap"
+
+    def window(self, start: str, end: str) -> dict[str, Any]:
+        return {"other_cpu_s": (self.share or 0.0) * 20.0, "steal_s": 0.0, "own_cpu_s": 0.1, "cpus": 2,
+                "other_share": self.share, "load_1m": 1.0, "gpu_other_processes": None}
+
+
 def baseline_of(meter: FakeMeter, seconds: float = 10.0, **kw: Any) -> dict[str, Any]:
-    return idle.measure_idle(settings(**kw), seconds, meter_factory=lambda s: meter, sleep=meter.sleep)
+    """The baseline on the fake clock, in a quiet window. The window's co-tenancy must come from a fake too:
+    the machine's real CPU counters, read twice a few microseconds apart around a fake 10 s sleep, see a
+    neighbour's 10 ms scheduler tick as most of the machine, and the baseline would be judged contaminated
+    (seen once in 19 flake-check runs under a busy neighbour)."""
+    return idle.measure_idle(settings(**kw), seconds, meter_factory=lambda s: meter, sleep=meter.sleep,
+                             tenancy=FakeTenancy(0.0))
 
 
 # --------------------------------------------------------------------------- the baseline
@@ -101,7 +121,8 @@ def test_the_meter_is_closed_when_the_baseline_is_interrupted() -> None:
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        idle.measure_idle(settings(), 10.0, meter_factory=lambda s: meter, sleep=interrupted)
+        idle.measure_idle(settings(), 10.0, meter_factory=lambda s: meter, sleep=interrupted,
+                          tenancy=FakeTenancy(0.0))
     assert meter.closed and not meter.open
 
 
@@ -343,21 +364,6 @@ def test_the_results_store_does_not_take_the_file_for_a_record(tmp_path: Path) -
 
 
 # --------------------------------------------------------------------------- a busy idle window
-class FakeTenancy:
-    """What the rest of the machine did during the window: ``share`` of its CPU (and the order of calls)."""
-
-    def __init__(self, share: float | None, calls: list[str] | None = None) -> None:
-        self.share, self.calls = share, calls if calls is not None else []
-
-    def snapshot(self) -> str:
-        self.calls.append("snapshot")
-        return "snap"
-
-    def window(self, start: str, end: str) -> dict[str, Any]:
-        return {"other_cpu_s": (self.share or 0.0) * 20.0, "steal_s": 0.0, "own_cpu_s": 0.1, "cpus": 2,
-                "other_share": self.share, "load_1m": 1.0, "gpu_other_processes": None}
-
-
 def test_an_idle_window_shared_with_a_busy_neighbour_is_contaminated_and_nothing_is_subtracted() -> None:
     meter = FakeMeter({"cpu": 2.1, "ram": 20.0})
     b = idle.measure_idle(settings(), 10.0, meter_factory=lambda s: meter, sleep=meter.sleep,
