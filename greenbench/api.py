@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from greenbench.errors import SuiteError, UserError
 from greenbench.suite import RunSpec, Suite, expand, load_suite
+from greenbench.suite.schema import MAX_TIMEOUT_S
 from greenbench.choices import MATRIX_AXES
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -192,9 +193,9 @@ def plan_suite(
     if data_dir is not None:
         updates["data"] = suite.data.model_copy(update={"dir": str(data_dir)})
     if timeout is not None:
-        if not (math.isfinite(timeout) and timeout > 0):  # NaN fails every comparison, so ask the right way round
+        if not (math.isfinite(timeout) and 0 < timeout <= MAX_TIMEOUT_S):  # NaN fails every comparison
             raise UserError(f"--timeout {timeout:g}: not allowed; the time allowed per run must be a finite number "
-                            "of seconds greater than 0, e.g. 600")
+                            f"of seconds greater than 0 and at most {MAX_TIMEOUT_S:.0f} (30 days), e.g. 600")
         updates["runner"] = suite.runner.model_copy(update={"timeout_s": float(timeout)})
     if require_quiet:  # --require-quiet: refuse to measure beside other processes instead of waiting for quiet
         runner = updates.get("runner", suite.runner)

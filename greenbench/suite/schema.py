@@ -52,6 +52,12 @@ MAX_COMBINATIONS = 20_000
 # The largest L1 / L2 penalty (matrix.l1, matrix.l2): MNIST studies use 1e-5 to 1e-3; above 1 the penalty
 # drowns the loss, and 1e300 overflows it.
 MAX_PENALTY = 1.0
+# The longest a run may be allowed (runner.timeout_s, --timeout): 30 days. One workload of suites/full.yaml
+# takes minutes on a CPU; a bound keeps a typo (1e9) from meaning "never time out" without saying so.
+MAX_TIMEOUT_S = 30 * 86400
+# The largest batch for the inference phase (runner.inference_batch), as for training.batch_size: a
+# recurrent TFLite model is converted once per batch size with a static shape, so the batch is allocated.
+MAX_BATCH = 65536
 
 
 
@@ -195,12 +201,12 @@ ThreadsSetting = Annotated[int | str, BeforeValidator(validate_threads)]
 
 class TrainingConfig(_Strict):
     epochs: int = Field(1, ge=1, le=1000)
-    batch_size: int = Field(128, ge=1, le=65536)
+    batch_size: int = Field(128, ge=1, le=MAX_BATCH)
     schedule: Literal["constant", "cosine", "step"] = "constant"
     target_accuracy: float | None = Field(None, gt=0.0, le=1.0, description="Stop once validation (or test) accuracy reaches it.")
     threads: int | None = Field(None, ge=1, le=MAX_THREADS, description=(
         "Intra-op threads for both frameworks (default: all cores); the one-value form of matrix.threads."))
-    eval_batch_size: int = Field(1000, ge=1, le=65536)
+    eval_batch_size: int = Field(1000, ge=1, le=MAX_BATCH)
     prune_finetune_epochs: int = Field(0, ge=0, le=100)
 
 
@@ -217,7 +223,7 @@ class EnergyConfig(_Strict):
     tracking_mode: Literal["machine", "process"] = "machine"
     idle_baseline_s: float = Field(10.0, ge=0.0, le=3600.0, description=(
         "Seconds of idle power measured before the first workload (0: none); phases get net energy above it."))
-    idle_recheck_after_s: float | None = Field(1800.0, gt=0.0, description=(
+    idle_recheck_after_s: float | None = Field(1800.0, gt=0.0, le=366 * 86400, description=(
         "Measure idle power again at the end of a suite that ran longer than this, to detect drift (null: never)."))
     cpu_tdp_w: float | None = Field(None, gt=0.0, le=5000.0, description=(
         "Declared CPU power (W) for CPUs codecarbon does not know; used only when no CPU energy counter is readable."))
@@ -256,8 +262,8 @@ class RunnerConfig(_Strict):
     # --executor ray: a node runner that sends no event for longer than the workload's timeout_s plus this many
     # seconds is taken for hung (alive, but silent): the driver kills it and retries the workload elsewhere.
     node_silence_margin_s: float = Field(300.0, gt=0.0, le=86400.0, exclude=True)
-    timeout_s: float = Field(3600.0, gt=0)
-    inference_batch: int = Field(1000, ge=1)
+    timeout_s: float = Field(3600.0, gt=0, le=MAX_TIMEOUT_S)
+    inference_batch: int = Field(1000, ge=1, le=MAX_BATCH)
     latency_samples: int = Field(200, ge=10, le=100000)
     cotenancy_threshold: float = Field(0.10, gt=0.0, le=1.0, description=(
         "A run is marked contaminated when other processes used more than this fraction of the machine's CPU "

@@ -112,14 +112,14 @@ def test_a_suite_file_over_one_mebibyte_is_refused(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- numeric options
-@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "0", "-1", "1e999"])
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "0", "-1", "1e999", "1e9"])
 def test_run_timeout_must_be_finite_and_positive(value: str) -> None:
     proc = run_cli("run", str(SMOKE), "--dry-run", f"--timeout={value}", timeout=120)
     assert proc.returncode == 2
-    shown = {"1e999": "inf", "-1": "-1", "0": "0"}.get(value, value)
+    shown = {"1e999": "inf", "-1": "-1", "0": "0", "1e9": "1e+09"}.get(value, value)
     assert one_error_line(proc) == (
         f"error: --timeout {shown}: not allowed; the time allowed per run must be a finite number of seconds "
-        "greater than 0, e.g. 600"
+        "greater than 0 and at most 2592000 (30 days), e.g. 600"
     )
 
 

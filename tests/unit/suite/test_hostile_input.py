@@ -190,11 +190,11 @@ def test_a_file_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
     ("yaml_text", "message"),
     [
         ("runner: {timeout_s: .nan}", "runner.timeout_s: nan: NaN and infinity are not allowed, give a finite number "
-                                      "(allowed: > 0)"),
+                                      "(allowed: > 0 and <= 2592000)"),
         ("runner: {timeout_s: .inf}", "runner.timeout_s: inf: NaN and infinity are not allowed, give a finite number "
-                                      "(allowed: > 0)"),
+                                      "(allowed: > 0 and <= 2592000)"),
         ("runner: {timeout_s: -.inf}", "runner.timeout_s: -inf: NaN and infinity are not allowed, give a finite "
-                                       "number (allowed: > 0)"),
+                                       "number (allowed: > 0 and <= 2592000)"),
         ("runner: {timeout_s: 0}", "runner.timeout_s: 0: input should be greater than 0"),
         ("runner: {timeout_s: -5}", "runner.timeout_s: -5: input should be greater than 0"),
         ("energy: {measure_power_secs: .nan}", "energy.measure_power_secs: nan: NaN and infinity are not allowed, give "
@@ -235,7 +235,7 @@ BOOLEAN = "a boolean is not a number (YAML reads true/false, yes/no and on/off a
         ("matrix: {include: [{seed: off}]}", f"matrix.include[0].seed: false: {BOOLEAN}an integer "
                                              "(allowed: >= 0 and <= 2147483647)"),
         ("matrix: {dropout: [true]}", f"matrix.dropout[0]: true: {BOOLEAN}a number (allowed: >= 0 and < 1)"),
-        ("runner: {timeout_s: true}", f"runner.timeout_s: true: {BOOLEAN}a number (allowed: > 0)"),
+        ("runner: {timeout_s: true}", f"runner.timeout_s: true: {BOOLEAN}a number (allowed: > 0 and <= 2592000)"),
         ("energy: {measure_power_secs: true}", f"energy.measure_power_secs: true: {BOOLEAN}a number "
                                                "(allowed: > 0 and <= 1)"),
         ("models: {mlp: {epochs: true}}", f"models.mlp.epochs: true: {BOOLEAN}an integer (allowed: >= 1 and <= 1000)"),
@@ -302,6 +302,34 @@ def test_hyperparameters_have_an_upper_bound(tmp_path: Path, yaml_text: str, mes
     assert str(info.value) == f"{path}: {message}"  # one line
 
 
+@pytest.mark.parametrize(
+    ("yaml_text", "message"),
+    [
+        ("runner: {timeout_s: 1000000000}", "runner.timeout_s: 1000000000: input should be less than or equal to 2592000"),
+        ("runner: {inference_batch: 1000000000}", "runner.inference_batch: 1000000000: input should be less than or "
+                                                  "equal to 65536"),
+        ("energy: {idle_recheck_after_s: 1000000000000}", "energy.idle_recheck_after_s: 1000000000000: input should "
+                                                            "be less than or equal to 31622400"),
+    ],
+)
+def test_runner_and_energy_sizes_have_an_upper_bound(tmp_path: Path, yaml_text: str, message: str) -> None:
+    # Unbounded before: timeout_s: 1e9 meant "never time out" without saying so, and an inference_batch of 1e9 is
+    # the static batch a recurrent TFLite model is converted with (allocated)
+    path = _write(tmp_path, f"name: x\n{yaml_text}\n")
+    with pytest.raises(SuiteError) as info:
+        load_suite(path)
+    assert str(info.value) == f"{path}: {message}"  # one line
+
+
+def test_the_largest_allowed_runner_sizes_are_fine(tmp_path: Path) -> None:
+    path = _write(tmp_path, "name: x\nrunner: {timeout_s: 2592000, inference_batch: 65536}\n"
+                            "energy: {idle_recheck_after_s: 31622400}\n")
+    suite = load_suite(path)
+    assert (suite.runner.timeout_s, suite.runner.inference_batch) == (2592000, 65536)
+    assert suite.energy.idle_recheck_after_s == 31622400
+    assert api.plan_suite(SMOKE, timeout=2592000.0)[0].runner.timeout_s == 2592000.0
+
+
 def test_the_largest_allowed_hyperparameters_are_fine(tmp_path: Path) -> None:
     path = _write(tmp_path, "name: x\nmodels: {mlp: {learning_rate: 10}, rnn: {learning_rate: {sgd: 10}}}\n"
                             "optimizers: {adam: {learning_rate: 10, epsilon: 1}}\nmatrix: {l1: [0, 1], l2: [1]}\n")
@@ -309,13 +337,13 @@ def test_the_largest_allowed_hyperparameters_are_fine(tmp_path: Path) -> None:
     assert suite.models.mlp.learning_rate == 10 and suite.matrix.l1 == [0, 1]
 
 
-@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf"), 0.0, -1.0])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf"), 0.0, -1.0, 2592000.5, 1e9])
 def test_timeout_override_must_be_finite_and_positive(value: float) -> None:
     with pytest.raises(UserError) as info:
         api.plan_suite(SMOKE, timeout=value)
     assert str(info.value) == (
         f"--timeout {value:g}: not allowed; the time allowed per run must be a finite number of seconds greater "
-        "than 0, e.g. 600"
+        "than 0 and at most 2592000 (30 days), e.g. 600"
     )
 
 
