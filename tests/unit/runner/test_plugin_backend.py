@@ -53,7 +53,9 @@ def test_an_unregistered_backend_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_backend_registered_from_the_test_tree_runs_a_plan(numpy_backend: registry.BackendInfo,
-                                                             tmp_path: Path) -> None:
+                                                             tmp_path: Path, mnist_dir: Path) -> None:
+    # mnist_dir: the workers read the real MNIST copy through GREENBENCH_DATA_DIR; without one the test skips
+    # (by capability, like every test that trains) instead of failing on a download that cannot work here
     from greenbench.results import load_results
 
     path = tmp_path / "s.yaml"
