@@ -4,7 +4,9 @@
   over the final name (and the directory fsynced), so a crash or SIGKILL at any moment
   leaves either the old record or the new one, never a torn file.
 - A corrupt or truncated record is reported (see :meth:`ResultStore.scan`) and its run is
-  redone; the bad file is moved aside to ``<run_id>.json.corrupt-<n>``, never deleted.
+  redone; the bad file is moved aside to ``<run_id>.json.corrupt-<n>``, never deleted. A record the
+  operating system will not let us read (permission denied, an I/O error) is not corrupt: it may hold a
+  good measurement, so it is neither moved nor redone nor overwritten (:class:`RecordUnreadable`).
 - Runs are claimed with an advisory ``fcntl`` lock on ``.locks/<workload_id>.lock`` so two
   ``greenbench run`` processes on one directory never execute (or write) the same run.
 - A directory belongs to one suite: its exact name is kept in ``.greenbench-suite`` (written
@@ -27,7 +29,7 @@ from typing import Any, Iterator
 from pydantic import ValidationError
 
 from greenbench._version import __version__
-from greenbench.errors import UserError, write_fault
+from greenbench.errors import EnvironmentFault, UserError, write_fault
 from greenbench.fsutil import atomic_write_text
 from greenbench.results.record import RunRecord, check_values
 
@@ -49,6 +51,14 @@ class Scan:
 
     records: dict[str, dict[str, Any]] = field(default_factory=dict)  # run_id → record
     corrupt: list[tuple[Path, str]] = field(default_factory=list)  # (file, why)
+    unreadable: list[tuple[Path, str]] = field(default_factory=list)  # (file, why): the OS refused the read
+
+
+class RecordUnreadable(ValueError):
+    """A record file the operating system would not let us read (permission denied, an I/O error).
+
+    A ``ValueError`` like any bad record, so readers that report unreadable files name it the same way;
+    but its content is unknown, not bad — a writer must not set it aside as corrupt nor overwrite it."""
 
 
 def read_record(path: Path) -> dict[str, Any]:
@@ -70,9 +80,9 @@ def _parse_record(path: Path) -> dict[str, Any]:
     try:
         raw = path.read_bytes()
     except PermissionError:  # the file may be fine: say why it was not read, not that its JSON is bad
-        raise ValueError("cannot read (permission denied); make it readable for this user") from None
+        raise RecordUnreadable("cannot read (permission denied); make it readable for this user") from None
     except OSError as exc:
-        raise ValueError(f"cannot read ({exc.strerror or exc})") from None
+        raise RecordUnreadable(f"cannot read ({exc.strerror or exc})") from None
     try:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -260,9 +270,21 @@ class ResultStore:
                 continue
             try:
                 scan.records[path.stem] = read_record(path)
+            except RecordUnreadable as exc:
+                scan.unreadable.append((path, str(exc)))
             except ValueError as exc:
                 scan.corrupt.append((path, str(exc)))
         return scan
+
+    def refuse_unreadable(self, scan: Scan) -> None:
+        """Stop (exit 1) when ``scan`` found records the operating system would not let us read: whether their
+        runs are done is unknown, and redoing them would overwrite what may be a good measurement."""
+        if not scan.unreadable:
+            return
+        path, why = scan.unreadable[0]
+        more = f" (and {len(scan.unreadable) - 1} more record file(s))" if len(scan.unreadable) > 1 else ""
+        raise EnvironmentFault(f"{path}: {why}{more}; nothing was run and no record was changed: fix it, then run "
+                               "the same command again")
 
     def quarantine(self, path: Path) -> Path:
         """Move a corrupt record aside (never delete what was recorded)."""
@@ -290,6 +312,9 @@ class ResultStore:
         if record.get("status") != "completed":
             try:
                 kept = read_record(path) if path.exists() else None
+            except RecordUnreadable as exc:  # it may hold a completed measurement: never write over it
+                raise EnvironmentFault(f"{path}: {exc}; the {record.get('status')} attempt of this run was not "
+                                       f"recorded over it. {RESUME}") from None
             except ValueError:  # a corrupt file holds no measurement to keep (the scan sets it aside)
                 kept = None
             if kept is not None and kept.get("status") == "completed":

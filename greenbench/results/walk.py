@@ -65,7 +65,7 @@ def find_records(path: str | Path, *, deep: bool = False) -> Found:
         for d in record_dirs(path, deep):
             scan = ResultStore(d).scan()
             found.records.extend((rec, str(d)) for rec in scan.records.values())
-            found.corrupt.extend((str(f), why) for f, why in scan.corrupt)
+            found.corrupt.extend((str(f), why) for f, why in sorted(scan.corrupt + scan.unreadable))  # (unreadable: a refused read)
     else:
         raise UserError(f"{path}: no such results directory or record file")
     return found

@@ -435,6 +435,7 @@ def run_plan(
     store.bind(suite.name)
     outcome = SuiteOutcome(results_dir=results_dir, planned=len(runs))
     scan = store.scan()
+    store.refuse_unreadable(scan)  # a record we may not read is not corrupt: stop before moving or redoing it
     for path, why in scan.corrupt:
         moved = store.quarantine(path)
         outcome.corrupt.append((moved, why))
