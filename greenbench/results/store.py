@@ -81,6 +81,8 @@ def _parse_record(path: Path) -> dict[str, Any]:
         raw = path.read_bytes()
     except PermissionError:  # the file may be fine: say why it was not read, not that its JSON is bad
         raise RecordUnreadable("cannot read (permission denied); make it readable for this user") from None
+    except IsADirectoryError:  # a directory named like a record holds no measurement: bad, like bad JSON
+        raise ValueError("a directory, not a record file") from None
     except OSError as exc:
         raise RecordUnreadable(f"cannot read ({exc.strerror or exc})") from None
     try:

@@ -59,6 +59,16 @@ def test_corrupt_records_are_reported_and_set_aside(tmp_path: Path, make_record,
     assert store.scan().corrupt == []
 
 
+def test_a_directory_named_like_a_record_is_set_aside_not_a_refused_read(tmp_path: Path, make_record) -> None:
+    store = ResultStore(tmp_path)
+    store.write(make_record())
+    odd = tmp_path / "odd.json"
+    odd.mkdir()
+    scan = store.scan()
+    assert scan.corrupt == [(odd, "a directory, not a record file")] and scan.unreadable == []
+    assert store.quarantine(odd).is_dir()  # moved aside like a corrupt file; nothing in it lost
+
+
 def test_record_whose_id_does_not_match_its_file_is_corrupt(tmp_path: Path, make_record) -> None:
     rec = make_record()
     (tmp_path / "other.json").write_text(json.dumps(rec))
