@@ -109,6 +109,26 @@ def busy_neighbour() -> Iterator[subprocess.Popen]:
         proc.wait()
 
 
+@pytest.fixture
+def refuse_read(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
+    """``refuse_read(*paths)``: reading those files' bytes raises ``PermissionError`` (EACCES) from then on, as for a
+    file without read permission. chmod means nothing to root, who runs CI, so the refusal is faked on the read;
+    ``monkeypatch.undo()`` lifts it."""
+    real = Path.read_bytes
+
+    def refuse(*paths: Path) -> None:
+        locked = set(paths)
+
+        def refusing(self: Path) -> bytes:
+            if self in locked:
+                raise PermissionError(13, "Permission denied", str(self))
+            return real(self)
+
+        monkeypatch.setattr(Path, "read_bytes", refusing)
+
+    return refuse
+
+
 def pytest_configure(config: pytest.Config) -> None:
     _guard_configure(config)
     _capabilities_configure(config)

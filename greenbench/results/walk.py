@@ -65,7 +65,8 @@ def find_records(path: str | Path, *, deep: bool = False) -> Found:
         for d in record_dirs(path, deep):
             scan = ResultStore(d).scan()
             found.records.extend((rec, str(d)) for rec in scan.records.values())
-            found.corrupt.extend((str(f), why) for f, why in sorted(scan.corrupt + scan.unreadable))  # (unreadable: a refused read)
+            # a file whose read was refused is as unreadable to a reader as a corrupt one
+            found.corrupt.extend((str(f), why) for f, why in sorted(scan.corrupt + scan.unreadable))
     else:
         raise UserError(f"{path}: no such results directory or record file")
     return found

@@ -1,6 +1,6 @@
 """A record file that cannot be read says why: a permission denied is 'cannot read (permission denied)', not bad
 JSON; readers (`compare`, `report`) pass that reason on. chmod means nothing to root, who runs CI: the refusal
-is faked on the file's read."""
+is faked on the file's read (the ``refuse_read`` fixture)."""
 
 from __future__ import annotations
 
@@ -15,17 +15,10 @@ from greenbench.results.walk import find_records
 
 
 @pytest.fixture
-def locked(make_record, write_records, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+def locked(make_record, write_records, refuse_read) -> tuple[Path, Path]:
     d = write_records([make_record(seed=s) for s in range(3)], name="side")
     victim = sorted(d.glob("*.json"))[0]
-    real = Path.read_bytes
-
-    def refusing(self: Path) -> bytes:
-        if self == victim:
-            raise PermissionError(13, "Permission denied", str(self))
-        return real(self)
-
-    monkeypatch.setattr(Path, "read_bytes", refusing)
+    refuse_read(victim)
     return d, victim
 
 

@@ -2,9 +2,9 @@
 measurement. ``run`` stops before running anything (exit 1, one line naming the file and the fix) instead of
 setting it aside as ``.corrupt-N`` and redoing its run, and no attempt is ever written over it.
 
-chmod means nothing to root, who runs CI: the refusal is faked on the file's read (as in
-tests/unit/results/test_unreadable_files.py). ``run_plan`` checks the dataset before it dispatches, so the tests
-that call it take the real MNIST copy (``mnist_dir``: they skip without one); nothing here trains."""
+chmod means nothing to root, who runs CI: the refusal is faked on the file's read (the ``refuse_read``
+fixture). ``run_plan`` checks the dataset before it dispatches, so the tests that call it take the real MNIST copy
+(``mnist_dir``: they skip without one); nothing here trains."""
 
 from __future__ import annotations
 
@@ -52,26 +52,15 @@ def plan():
     return suite, [r for r in expand(suite) if r.backend == "torch" and r.model == "mlp"]
 
 
-def lock(monkeypatch: pytest.MonkeyPatch, victim: Path) -> None:
-    real = Path.read_bytes
-
-    def refusing(self: Path) -> bytes:
-        if self == victim:
-            raise PermissionError(13, "Permission denied", str(self))
-        return real(self)
-
-    monkeypatch.setattr(Path, "read_bytes", refusing)
-
-
 def test_run_stops_on_a_record_it_may_not_read_and_moves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                                 mnist_dir: Path) -> None:
+                                                                 refuse_read: Any, mnist_dir: Path) -> None:
     suite, runs = plan()
     first = Completes()
     run_plan(suite, runs, results_dir=tmp_path, dispatcher=first)
     assert sorted(first.ran) == sorted(r.run_id for r in runs)
     victim = tmp_path / f"{runs[0].run_id}.json"
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
-    lock(monkeypatch, victim)
+    refuse_read(victim)
 
     again = Completes()
     with pytest.raises(EnvironmentFault) as info:
@@ -86,13 +75,10 @@ def test_run_stops_on_a_record_it_may_not_read_and_moves_nothing(tmp_path: Path,
     assert not list(tmp_path.glob("*.corrupt-*"))
 
 
-def test_several_locked_records_are_counted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mnist_dir: Path) -> None:
+def test_several_locked_records_are_counted(tmp_path: Path, refuse_read: Any, mnist_dir: Path) -> None:
     suite, runs = plan()
     run_plan(suite, runs, results_dir=tmp_path, dispatcher=Completes())
-    victims = sorted(tmp_path.glob("*.json"))[:2]
-    real = Path.read_bytes
-    monkeypatch.setattr(Path, "read_bytes", lambda self: (_ for _ in ()).throw(PermissionError(13, "denied"))
-                        if self in victims else real(self))
+    refuse_read(*sorted(tmp_path.glob("*.json"))[:2])
     with pytest.raises(EnvironmentFault, match=r": cannot read \(permission denied\); make it readable for this user"
                                                r" \(and 1 more record file\(s\)\); nothing was run"):
         run_plan(suite, runs, results_dir=tmp_path, dispatcher=Completes())
@@ -111,15 +97,15 @@ def test_a_corrupt_record_is_still_set_aside_and_redone(tmp_path: Path, mnist_di
     assert len(outcome.corrupt) == 1
 
 
-def test_no_attempt_is_written_over_a_record_that_cannot_be_read(tmp_path: Path,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_attempt_is_written_over_a_record_that_cannot_be_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                 refuse_read: Any) -> None:
     suite, runs = plan()
     store = ResultStore(tmp_path)
     store.bind(suite.name)
     store.write(base_record(runs[0], "completed", env={}))
     victim = store.record_path(runs[0].run_id)
     kept = victim.read_bytes()
-    lock(monkeypatch, victim)
+    refuse_read(victim)
     with pytest.raises(EnvironmentFault) as info:
         store.write(base_record(runs[0], "failed", env={}, reason="worker crashed"))
     assert str(info.value).startswith(f"{victim}: {DENIED}; the failed attempt of this run was not recorded over it.")
