@@ -115,9 +115,12 @@ def _busy_cores_of(pid: int) -> list[int]:
 def test_a_stopped_calibration_leaves_no_busy_core_behind(tmp_path: Path, sig: signal.Signals, code: int) -> None:
     fake = FakePowercap(tmp_path / "powercap", linear_curve())
     with fake.running():
+        # Started as from a terminal: a test run launched in the background of a non-interactive shell
+        # inherits SIGINT *ignored*, and Python (rightly) keeps ignoring it — Ctrl-C is not for background jobs.
         proc = subprocess.Popen([sys.executable, "-m", "greenbench", "calibrate", "--step-s", "5", "--max-cores", "1"],
                                 cwd=ROOT, env=cli_env(tmp_path, fake.root), stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+                                stderr=subprocess.PIPE, text=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         try:
             busy: list[int] = []
             deadline = time.monotonic() + 120

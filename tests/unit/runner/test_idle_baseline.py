@@ -200,7 +200,8 @@ def test_no_drift_warning_when_idle_power_stays(tmp_path: Path, mnist_dir: Path,
 
 
 def test_ctrl_c_during_the_baseline_stops_like_anywhere_else_and_keeps_what_is_recorded(
-        tmp_path: Path, mnist_dir: Path, fake_meter: type[FakeMeter], monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, mnist_dir: Path, fake_meter: type[FakeMeter], monkeypatch: pytest.MonkeyPatch,
+        request: pytest.FixtureRequest) -> None:
     suite, runs = plan()
     run_plan(suite, runs[:1], results_dir=tmp_path, dispatcher=FakeDispatcher())
     kept = {p.name: p.read_bytes() for p in tmp_path.glob("*.json")}
@@ -212,6 +213,10 @@ def test_ctrl_c_during_the_baseline_stops_like_anywhere_else_and_keeps_what_is_r
 
     monkeypatch.setattr(idle, "_default_meter", Interrupted)
     monkeypatch.setenv("GREENBENCH_IDLE_BASELINE_S", "5")
+    # Ctrl-C as from a terminal: pytest launched in the background of a non-interactive shell inherits SIGINT
+    # *ignored*, and run_plan (rightly) keeps ignoring it there — the baseline would sleep its 5 s through
+    ignored = signal.signal(signal.SIGINT, signal.default_int_handler)
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, ignored))
     before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
     fake = FakeDispatcher()
     t0 = time.monotonic()
