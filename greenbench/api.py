@@ -195,7 +195,7 @@ def plan_suite(
     if timeout is not None:
         if not (math.isfinite(timeout) and 0 < timeout <= MAX_TIMEOUT_S):  # NaN fails every comparison
             raise UserError(f"--timeout {timeout:g}: not allowed; the time allowed per run must be a finite number "
-                            f"of seconds greater than 0 and at most {MAX_TIMEOUT_S:.0f} (30 days), e.g. 600")
+                            f"of seconds greater than 0 and at most {MAX_TIMEOUT_S} ({MAX_TIMEOUT_S // 86400} days), e.g. 600")
         updates["runner"] = suite.runner.model_copy(update={"timeout_s": float(timeout)})
     if require_quiet:  # --require-quiet: refuse to measure beside other processes instead of waiting for quiet
         runner = updates.get("runner", suite.runner)

@@ -16,3 +16,11 @@ def run_cli(*args: str, cwd: Path = ROOT, timeout: float = 900, extra_env: dict[
     env = {**os.environ, "COLUMNS": "200", **(extra_env or {})}
     return subprocess.run([sys.executable, "-m", "greenbench", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=timeout, env=env)
+
+
+def sigint_default() -> None:
+    """``preexec_fn`` for a CLI the test will Ctrl-C: started as from a terminal. A test run launched in the background
+    of a non-interactive shell inherits SIGINT *ignored*, and Python (rightly) keeps ignoring it."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -22,7 +22,7 @@ import pytest
 from fake_powercap import FakePowercap, linear_curve
 from process_support import gone
 
-from e2e_support import ROOT
+from e2e_support import ROOT, sigint_default
 
 ROW = re.compile(r"^(idle|\d+ cores?)\s+(\d+\.\d)\s+(\d+\.\d\d)\s+(\d+\.\d\d|n/a)\s+([+-]\d+\.\d|n/a)$")
 
@@ -115,12 +115,10 @@ def _busy_cores_of(pid: int) -> list[int]:
 def test_a_stopped_calibration_leaves_no_busy_core_behind(tmp_path: Path, sig: signal.Signals, code: int) -> None:
     fake = FakePowercap(tmp_path / "powercap", linear_curve())
     with fake.running():
-        # Started as from a terminal: a test run launched in the background of a non-interactive shell
-        # inherits SIGINT *ignored*, and Python (rightly) keeps ignoring it — Ctrl-C is not for background jobs.
         proc = subprocess.Popen([sys.executable, "-m", "greenbench", "calibrate", "--step-s", "5", "--max-cores", "1"],
                                 cwd=ROOT, env=cli_env(tmp_path, fake.root), stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True,
-                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                                preexec_fn=sigint_default)
         try:
             busy: list[int] = []
             deadline = time.monotonic() + 120

@@ -23,7 +23,7 @@ import pytest
 from greenbench.results import ResultStore
 from greenbench.suite.schema import suite_slug
 
-from e2e_support import ROOT, SMOKE, run_cli
+from e2e_support import ROOT, SMOKE, run_cli, sigint_default
 from fault_injection import fault_env
 from fs_support import fill, read_only, snapshot, temporaries, tmpfs
 from process_support import gone
@@ -374,7 +374,7 @@ def test_ctrl_c_at_any_moment_exits_130_without_a_traceback(tmp_path: Path, mnis
     # A terminal's foreground job: its own process group, SIGINT at its default. Ctrl-C goes to the group.
     proc = subprocess.Popen([sys.executable, "-m", "greenbench", "run", str(tiny_suite(tmp_path)), "--results",
                              str(out)], cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            start_new_session=True, preexec_fn=sigint_default)
     seen: set[int] = set()
     deadline = time.monotonic() + 240
     kept: dict[str, bytes] = {}

@@ -17,7 +17,7 @@ import greenbench
 from greenbench.results import COLUMNS
 from greenbench.suite import expand, load_suite
 
-from e2e_support import ROOT, SMOKE, run_cli
+from e2e_support import ROOT, SMOKE, run_cli, sigint_default
 from fault_injection import fault_env
 from machine_support import probe_sensors
 from process_support import gone
@@ -172,7 +172,7 @@ def _start_training(out: Path) -> tuple[subprocess.Popen, list[str], int]:
     # inherits SIGINT *ignored*, and Python (rightly) keeps ignoring it — Ctrl-C is not for background jobs.
     proc = subprocess.Popen([sys.executable, "-m", "greenbench", *args], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            preexec_fn=sigint_default)
     log = out / "logs"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
